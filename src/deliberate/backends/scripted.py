@@ -1,0 +1,63 @@
+"""A backend that returns scripted text and logprobs: tests pin formulas to the digit with it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.params import SamplingParams
+
+# A script maps (prompt, sample index, params) to the completion's tokens: (token, logprob, top).
+Script = Callable[[str, int, SamplingParams], list[tuple[str, float, list[tuple[str, float]]]]]
+
+
+def from_texts(texts: dict[str, list[str]]) -> Script:
+    """A script that answers a prompt containing KEY with texts[KEY][j % len], one token per char."""
+
+    def script(prompt: str, j: int, params: SamplingParams):
+        for key, outs in texts.items():
+            if key in prompt:
+                text = outs[0] if params.greedy else outs[j % len(outs)]
+                return [(ch, -0.1, [(ch, -0.1)]) for ch in text]
+        return [(ch, -0.1, [(ch, -0.1)]) for ch in "no script"]
+
+    return script
+
+
+class ScriptedBackend:
+    spec = "scripted"
+    prompt_style = "lab"
+
+    def __init__(self, script: Script, capabilities: Capabilities | None = None) -> None:
+        self.script = script
+        self.capabilities = capabilities or Capabilities(max_logprobs=20, scoring=True)
+        self.calls = 0
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+
+    def generate(self, prompts: Sequence[str],
+                 params: SamplingParams | Sequence[SamplingParams]) -> list[Generation]:
+        self.calls += 1
+        plist = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
+        out = []
+        for prompt, p in zip(prompts, plist, strict=True):
+            comps = []
+            for j in range(p.n):
+                toks = self.script(prompt, j if p.seed is None else random.Random(p.seed * 7919 + j).randrange(1 << 30), p)
+                toks = toks[: p.max_tokens]
+                text, finish, stop = "", "length" if len(toks) >= p.max_tokens else "stop", None
+                for used, (t, _, _) in enumerate(toks, 1):
+                    text += t
+                    hit = next((s for s in p.stop if s in text), None)
+                    if hit:
+                        text, finish, stop, toks = text[: text.index(hit)], "stop", hit, toks[:used]
+                        break
+                lps = [TokenLogprob(t, lp, top[: p.logprobs or 0]) for t, lp, top in toks]
+                comps.append(Completion(text, len(toks), finish, lps if p.logprobs is not None else None, stop))
+            out.append(Generation(prompt, len(prompt), comps))
+        return out
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
+        return [Scored(list(c), [-0.1] * len(c), len(p)) for p, c in zip(prompts, continuations, strict=True)]

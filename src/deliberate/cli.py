@@ -1,0 +1,203 @@
+"""The `deliberate` command: a thin layer over the library. Every library error is one line, exit 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from deliberate.errors import BadInput, DeliberateError
+
+app = typer.Typer(help="Deliberate reasoning for any language model, measured.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+lab_app = typer.Typer(help="The lab model: train it, export it.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+out = Console()
+err = Console(stderr=True)
+
+Model = Annotated[str, typer.Option("--model", "-m", help="Model spec: lab, smollm2, gguf:PATH, hf:ID, or a directory.")]
+Strat = Annotated[str, typer.Option("--strategy", "-s", help="Strategy name (see `deliberate strategies`).")]
+N = Annotated[int | None, typer.Option("--n", help="Samples per problem (sampling strategies).")]
+Temp = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")]
+MaxTok = Annotated[int | None, typer.Option("--max-tokens", help="Generated tokens per sample (default: the task's).")]
+Shots = Annotated[int | None, typer.Option("--shots", help="Few-shot exemplars for real models.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same result.")]
+Threads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: torch's).")]
+
+
+def fail_cleanly(fn):
+    """Turn library errors into one line on stderr and exit code 2; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DeliberateError as e:
+            err.print(f"error: {e}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _options(n, temperature, max_tokens, shots) -> dict:
+    return {"n": n, "temperature": temperature, "max_tokens": max_tokens, "shots": shots}
+
+
+@app.command()
+@fail_cleanly
+def solve(question: Annotated[str, typer.Argument(help="The question to answer.")],
+          model: Model = "lab", strategy: Strat = "greedy", n: N = None, temperature: Temp = None,
+          max_tokens: MaxTok = None, shots: Shots = None, seed: Seed = 0, threads: Threads = None) -> None:
+    """Answer one question and print the reasoning and the answer."""
+    from deliberate import load_backend
+    from deliberate import solve as solve_
+
+    if not question.strip():
+        raise BadInput("the question is empty.")
+    from deliberate.search import get_strategy
+
+    get_strategy(strategy, **_options(n, temperature, max_tokens, shots))  # validate before loading
+    result = solve_(question, load_backend(model, threads=threads), strategy=strategy, seed=seed,
+                    **_options(n, temperature, max_tokens, shots))
+    for i, t in enumerate(result.traces):
+        if len(result.traces) > 1:
+            out.rule(f"sample {i + 1}: {t.answer}")
+        out.print(t.text, markup=False, highlight=False)
+    out.rule()
+    c = result.compute
+    out.print(f"answer: {result.answer}", markup=False)
+    out.print(f"[dim]{c.tokens_generated} tokens generated, {c.tokens_read} read, {c.calls} calls, "
+              f"{c.wall_s:.2f}s[/dim]")
+
+
+@app.command("eval")
+@fail_cleanly
+def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or jsonl:PATH.")],
+          model: Model = "lab", strategy: Strat = "greedy",
+          limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+          n: N = None, temperature: Temp = None, max_tokens: MaxTok = None, shots: Shots = None,
+          seed: Seed = 0, threads: Threads = None,
+          out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: runs/eval/...).")] = None,
+          batch: Annotated[int, typer.Option(help="Problems per backend call.")] = 8,
+          as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the summary.")] = False,
+          ) -> None:
+    """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
+    from deliberate import evaluate, load_backend, load_task
+    from deliberate.search import get_strategy
+
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit must be >= 1, got {limit}.")
+    if batch < 1:
+        raise BadInput(f"--batch must be >= 1, got {batch}.")
+    t = load_task(task)
+    _ = t.problems  # a missing or malformed data file fails here, before the model loads
+    strat = get_strategy(strategy, **_options(n, temperature, max_tokens, shots))
+    backend = load_backend(model, threads=threads)
+    cols = [TextColumn(f"{t.name} · {strategy}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    state = {"right": 0, "seen": 0}
+    with Progress(*cols, console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
+        job = bar.add_task("eval", total=None, acc="")
+
+        def progress(done: int, total: int, row: dict) -> None:
+            if row:
+                state["seen"] += 1
+                state["right"] += row["correct"]
+            acc = f"last batch acc {state['right']}/{state['seen']}" if state["seen"] else ""
+            bar.update(job, completed=done, total=total, acc=acc)
+
+        try:
+            summary = evaluate(t, backend, strat, limit=limit, seed=seed, out_dir=out_dir, batch_problems=batch,
+                               on_progress=progress)
+        except KeyboardInterrupt:
+            err.print("interrupted: every finished row is kept; run the same command to resume.")
+            raise typer.Exit(130) from None
+    print_summary(summary)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+
+
+def print_summary(s: dict) -> None:
+    table = Table(title=f"{s['task']} · {s['model']} · {s['strategy']}", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    lo, hi = s["accuracy_ci95"]
+    table.add_row("accuracy", f"{s['accuracy']:.1%} ({s['correct']}/{s['n_problems']}), 95% CI {lo:.1%}-{hi:.1%}")
+    for k, v in s.items():
+        if k.startswith(("pass@", "maj@", "test@")):
+            table.add_row(k, f"{v:.1%}")
+    table.add_row("no answer", str(s["no_answer"]))
+    table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")
+    table.add_row("tokens read", f"{s['tokens_read']:,}")
+    table.add_row("wall seconds", f"{s['wall_s']:.1f}")
+    table.add_row("rows", s["out"])
+    out.print(table)
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks."""
+    from deliberate.tasks import TASKS
+
+    table = Table("task", "description")
+    for name, t in TASKS.items():
+        table.add_row(name, t.description)
+    table.add_row("jsonl:PATH", "your own JSON Lines file with question and answer fields")
+    out.print(table)
+
+
+@app.command()
+def strategies() -> None:
+    """List the strategies."""
+    from deliberate.search import DESCRIPTIONS
+
+    table = Table("strategy", "description")
+    for name, d in DESCRIPTIONS.items():
+        table.add_row(name, d)
+    out.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the model specs."""
+    from deliberate.backends import MODELS
+
+    table = Table("spec", "model")
+    for name, d in MODELS.items():
+        table.add_row(name, d)
+    out.print(table)
+
+
+@lab_app.command("train")
+@fail_cleanly
+def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")] = "runs/lab-model",
+              steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 4800,
+              threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+              seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,
+              export: Annotated[Path | None, typer.Option(help="Copy the finished model here.")] = None) -> None:
+    """Train the lab model (resumes from the last checkpoint in --out)."""
+    from deliberate.lab.train import LabTrainConfig, export_model, train
+
+    try:
+        cfg = LabTrainConfig(out=out_dir, steps=steps, threads=threads, seed=seed)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    path = train(cfg, out)
+    if export:
+        export_model(path, export)
+        out.print(f"exported to {export}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

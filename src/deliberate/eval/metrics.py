@@ -1,0 +1,66 @@
+"""Metrics over graded rows: accuracy with its interval, pass@k, maj@k and Test@N."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from deliberate.search.base import majority, vote_key
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of Chen et al. 2021: 1 - C(n-c, k) / C(n, k), in a stable product form.
+
+    >>> pass_at_k(16, 0, 1), pass_at_k(16, 16, 1), round(pass_at_k(4, 1, 2), 4)
+    (0.0, 1.0, 0.5)
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}.")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def wilson(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion."""
+    if total == 0:
+        return (0.0, 0.0)
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def ks_for(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, and n itself."""
+    ks = [k for k in (2**i for i in range(12)) if k <= n]
+    return ks if n in ks else [*ks, n]
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+    """Aggregate graded rows (as written by the runner) into the figures a run reports."""
+    total = len(rows)
+    correct = sum(bool(r["correct"]) for r in rows)
+    s: dict = {"n_problems": total, "correct": correct,
+               "accuracy": correct / total if total else 0.0,
+               "accuracy_ci95": [round(x, 4) for x in wilson(correct, total)],
+               "no_answer": sum(r["answer"] is None for r in rows)}
+    n = min((len(r["samples"]) for r in rows), default=0)
+    if total and n > 1 and all(r.get("independent_samples") for r in rows):
+        for k in ks_for(n):
+            s[f"pass@{k}"] = sum(pass_at_k(n, sum(x["correct"] for x in r["samples"][:n]), k) for r in rows) / total
+        for k in ks_for(n)[1:]:
+            hits = 0
+            for r in rows:
+                first = r["samples"][:k]
+                m = majority([x["answer"] for x in first])
+                right = {vote_key(x["answer"]) for x in first if x["correct"]}  # the grader's verdicts
+                hits += m is not None and vote_key(m) in right
+            s[f"maj@{k}"] = hits / total
+    if total:
+        s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
+    for key in ("tokens_generated", "tokens_read", "calls", "wall_s"):
+        s[key] = round(sum(r["compute"][key] for r in rows), 3)
+    s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0
+    s["tokens_per_correct"] = s["tokens_generated"] / correct if correct else None
+    return s

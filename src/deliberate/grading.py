@@ -1,0 +1,178 @@
+"""Grading: find the final answer in a chain of thought, decide equivalence, check Game of 24.
+
+`extract_answer` tries, in order: the number after the last localized answer phrase (all 11
+MGSM languages), GSM8K's `#### N`, the last `\\boxed{}`, else the last number in the text.
+Think-format output is read after `</think>`; thinking that never closes has no answer.
+`is_equivalent` compares plain numbers exactly as rationals (so `18.0 == 18` but
+`0.333 != 1/3`), and everything else with math-verify (fractions, LaTeX, sets, intervals,
+equations). The Game of 24 check is hand-written because it is a rule, not an equivalence:
+every puzzle number used exactly once, evaluated exactly with fractions.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from fractions import Fraction
+
+NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?"
+# Localized answer phrases of MGSM's exemplars (and common English variants).
+ANSWER_PHRASES = {
+    "en": r"answer is|answer\s*:", "zh": r"答案是|答案为|答案：|答案:", "ja": r"答えは",
+    "de": r"Antwort ist", "fr": r"réponse est", "es": r"respuesta es", "ru": r"Ответ\s*[—:–-]",
+    "th": r"คำตอบคือ", "sw": r"Jibu ni", "bn": r"উত্তর হল", "te": r"సమాధానం",
+}
+_PHRASE = re.compile("|".join(f"(?:{p})" for p in ANSWER_PHRASES.values()), re.IGNORECASE)
+_LEAD = re.compile(r"^[\s:：*\"'`$€£¥₹\\(]*(?:is\s+)?(?:about\s+)?[$€£¥₹]?\s*(" + NUM + ")")
+_NUMBER = re.compile(r"(?<![\d.])" + NUM)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*{")
+_HASHES = re.compile(r"####\s*\$?\s*(" + NUM + ")")
+_DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x110000)
+           if unicodedata.category(chr(c)) == "Nd" and not chr(c).isascii()}
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What was graded: the answer, the rule that found it, and its span in the completion."""
+
+    answer: str | None
+    rule: str  # "phrase" | "####" | "boxed" | "last-number" | "none" | "unclosed-think"
+    span: tuple[int, int] | None = None
+
+
+def _clean_number(s: str) -> str:
+    s = s.replace(",", "").strip().rstrip(".")
+    return s[1:] if s.startswith("+") else s
+
+
+def _boxed(text: str) -> tuple[str, int, int] | None:
+    """Content of the last \\boxed{...}, braces matched."""
+    last = None
+    for m in _BOXED.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            last = (text[m.end():i - 1], m.start(), i)
+    return last
+
+
+def find_answer(completion: str) -> Extraction:
+    """Find the final answer and say which rule found it (for auditing)."""
+    text, offset = completion.translate(_DIGITS).replace("−", "-"), 0
+    if "</think>" in text:
+        offset = text.rindex("</think>") + len("</think>")
+        text = text[offset:]
+    elif "<think>" in text:
+        return Extraction(None, "unclosed-think")
+    for m in reversed(list(_PHRASE.finditer(text))):
+        tail = text[m.end():].split("\n")[0]
+        if (b := _boxed(tail)) and not tail[:b[1]].strip(" :*$"):
+            return Extraction(b[0].strip(), "phrase", (offset + m.end() + b[1], offset + m.end() + b[2]))
+        if n := _LEAD.match(tail) or _NUMBER.search(tail[:60]):
+            g = 1 if n.re is _LEAD else 0
+            return Extraction(_clean_number(n.group(g)), "phrase",
+                              (offset + m.end() + n.start(g), offset + m.end() + n.end(g)))
+    if hashes := list(_HASHES.finditer(text)):
+        m = hashes[-1]
+        return Extraction(_clean_number(m.group(1)), "####", (offset + m.start(1), offset + m.end(1)))
+    if b := _boxed(text):
+        return Extraction(b[0].strip(), "boxed", (offset + b[1], offset + b[2]))
+    if nums := list(_NUMBER.finditer(text)):
+        m = nums[-1]
+        return Extraction(_clean_number(m.group(0)), "last-number", (offset + m.start(), offset + m.end()))
+    return Extraction(None, "none")
+
+
+def extract_answer(completion: str) -> str | None:
+    """The final answer of a chain-of-thought completion, or None if it has none.
+
+    >>> extract_answer("3 + 4 = 7\\nThe answer is 7.")
+    '7'
+    >>> extract_answer("Elle a donc 1 200 € ... La réponse est 1,200.")
+    '1200'
+    """
+    return find_answer(completion).answer
+
+
+_PLAIN = re.compile(r"[-+]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|[-+]?\d+/\d+|[-+]?\.\d+")
+
+
+def _as_number(s: str) -> Fraction | None:
+    s = s.strip().strip("$").replace("\\%", "%").replace("\\$", "$").strip()
+    if not _PLAIN.fullmatch(s):
+        return None
+    s = s.replace(",", "").replace("%", "")
+    s = re.sub(r"[$€£¥₹]", "", s)
+    try:
+        return Fraction(s)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _mv_parse(s: str):
+    from math_verify import parse
+
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    wrapped = s if ("$" in s or "\\boxed" in s) else f"${s}$"
+    return parse(wrapped, parsing_timeout=timeout)
+
+
+def is_equivalent(gold: str, predicted: str | None) -> bool:
+    """True when `predicted` is mathematically the same answer as `gold`.
+
+    >>> is_equivalent("1080", "1,080.00"), is_equivalent("\\\\frac{1}{2}", "0.5")
+    (True, True)
+    """
+    if predicted is None or not str(predicted).strip() or not str(gold).strip():
+        return False
+    g, p = _as_number(gold), _as_number(predicted)
+    if g is not None and p is not None:
+        return g == p
+    from math_verify import verify
+
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        gp, pp = _mv_parse(gold), _mv_parse(predicted)
+        if gp and pp:
+            return bool(verify(gp, pp, timeout_seconds=timeout))
+    except Exception:  # math-verify raises assorted errors on malformed LaTeX: not equivalent
+        return False
+    norm = lambda x: re.sub(r"\s|\\text|[{}$]", "", x).lower()  # noqa: E731
+    return norm(gold) == norm(predicted)
+
+
+# -- Game of 24 ------------------------------------------------------------------------------
+_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+
+
+def _eval(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Expression):
+        return _eval(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return Fraction(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left), _eval(node.right))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_eval(node.operand)
+    raise ValueError("only integers, + - * / and parentheses are allowed")
+
+
+def check_24(puzzle: str, output: str) -> bool:
+    """ToT's rule: the last line's expression (before any '=') uses each number once and is 24."""
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    if not lines:
+        return False
+    expr = lines[-1].lower().replace("answer:", "").split("=")[0]
+    expr = expr.replace("×", "*").replace("÷", "/").replace("x", "*")
+    if sorted(int(n) for n in re.findall(r"\d+", expr)) != sorted(int(n) for n in puzzle.split()):
+        return False
+    try:
+        return _eval(ast.parse(expr.strip(), mode="eval")) == 24
+    except (SyntaxError, ValueError, ZeroDivisionError):
+        return False

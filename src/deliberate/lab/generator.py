@@ -1,0 +1,150 @@
+"""Synthetic multi-step arithmetic word problems, the same problem in English and Chinese.
+
+The lab model is trained and evaluated on these. Every problem is built from a small story
+grammar: a start ("Tom has 12 apples."), a few operations (buy, give away, bags of, times as
+many, split into piles), optional distractor sentences about somebody else, and a question.
+The reference solution has one arithmetic step per line and ends in MGSM's answer phrase, so
+a model trained on it answers in the format the MGSM grader expects.
+
+The held-out test split comes from a fixed seed that training never uses, and training
+additionally drops any problem whose text equals a test problem, so the two are disjoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+NAMES = [("Tom", "汤姆"), ("Amy", "艾米"), ("Ben", "本"), ("Lily", "莉莉"), ("Sam", "萨姆"),
+         ("Mia", "米娅"), ("Leo", "里奥"), ("Zoe", "佐伊"), ("Max", "马克斯"), ("Ana", "安娜")]
+# (english plural, chinese noun, chinese measure word)
+ITEMS = [("apples", "苹果", "个"), ("pens", "笔", "支"), ("books", "书", "本"),
+         ("cards", "卡片", "张"), ("eggs", "鸡蛋", "个"), ("stickers", "贴纸", "张"),
+         ("marbles", "弹珠", "颗"), ("coins", "硬币", "枚")]
+ANSWER_PHRASE = {"en": "The answer is {}.", "zh": "答案是 {}。"}
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """The difficulty knob: how many operations, how large the numbers, how many distractors."""
+
+    min_steps: int = 2
+    max_steps: int = 4
+    max_number: int = 20
+    max_factor: int = 5
+    max_distractors: int = 1
+    max_value: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_steps <= self.max_steps:
+            raise ValueError(f"steps must satisfy 1 <= min_steps <= max_steps, got "
+                             f"{self.min_steps}..{self.max_steps}.")
+        if self.max_number < 2 or self.max_factor < 2 or self.max_distractors < 0:
+            raise ValueError("max_number and max_factor must be >= 2, max_distractors >= 0.")
+
+
+# The task's default difficulty: the held-out test split is drawn from it.
+DEFAULT_DIFFICULTY = Difficulty()
+
+
+@dataclass
+class LabProblem:
+    """One problem in both languages; `steps` are the solution lines (language-neutral)."""
+
+    question: dict[str, str]
+    steps: list[str]
+    answer: int
+    n_ops: int
+    meta: dict[str, int] = field(default_factory=dict)
+
+    def solution(self, lang: str) -> str:
+        return "\n".join([*self.steps, ANSWER_PHRASE[lang].format(self.answer)])
+
+    def key(self) -> str:
+        return hashlib.sha1(self.question["en"].encode()).hexdigest()[:16]
+
+
+def _operation(rng: random.Random, x: int, d: Difficulty, who: tuple[str, str],
+               friend: tuple[str, str], item: tuple[str, str, str]) -> tuple[str, str, list[str], int] | None:
+    """One story operation applied to the running value x: (en, zh, solution lines, new x)."""
+    _, zh_item, unit = item
+    en, zh = who
+    kind = rng.choice(["add", "sub", "add_groups", "sub_groups", "mul", "div"])
+    if kind == "add":
+        b = rng.randint(1, d.max_number)
+        return f"{en} buys {b} more.", f"{zh}又买了{b}{unit}。", [f"{x} + {b} = {x + b}"], x + b
+    if kind == "sub" and x > 1:
+        b = rng.randint(1, min(x - 1, d.max_number))
+        return (f"{en} gives {b} to {friend[0]}.", f"{zh}给了{friend[1]}{b}{unit}。",
+                [f"{x} - {b} = {x - b}"], x - b)
+    if kind in ("add_groups", "sub_groups"):
+        k, c = rng.randint(2, d.max_factor), rng.randint(2, min(10, d.max_number))
+        p = k * c
+        if kind == "add_groups":
+            return (f"{en} gets {k} bags of {c}.", f"{zh}又得到{k}袋，每袋{c}{unit}。",
+                    [f"{k} * {c} = {p}", f"{x} + {p} = {x + p}"], x + p)
+        if p < x:
+            return (f"{en} sells {k} packs of {c}.", f"{zh}卖掉{k}包，每包{c}{unit}。",
+                    [f"{k} * {c} = {p}", f"{x} - {p} = {x - p}"], x - p)
+        return None
+    if kind == "mul":
+        k = rng.randint(2, d.max_factor)
+        return (f"Then {en} has {k} times as many.", f"然后{zh}的{zh_item}变成{k}倍。",
+                [f"{x} * {k} = {x * k}"], x * k)
+    if kind == "div":
+        ks = [k for k in range(2, d.max_factor + 1) if x % k == 0 and x // k > 0]
+        if ks:
+            k = rng.choice(ks)
+            return (f"{en} splits them into {k} equal piles and keeps one.",
+                    f"{zh}把它们平分成{k}份，留下一份。", [f"{x} / {k} = {x // k}"], x // k)
+    return None
+
+
+def make_problem(rng: random.Random, d: Difficulty = DEFAULT_DIFFICULTY) -> LabProblem:
+    """Draw one problem; operations that would leave the value range are redrawn."""
+    who, friend = rng.sample(NAMES, 2)
+    item, other_item = rng.sample(ITEMS, 2)
+    x = rng.randint(2, d.max_number)
+    en = [f"{who[0]} has {x} {item[0]}."]
+    zh = [f"{who[1]}有{x}{item[2]}{item[1]}。"]
+    steps: list[str] = []
+    n_ops = rng.randint(d.min_steps, d.max_steps)
+    done = 0
+    while done < n_ops:
+        op = _operation(rng, x, d, who, friend, item)
+        if op is None or not 0 < op[3] <= d.max_value:
+            continue
+        en.append(op[0])
+        zh.append(op[1])
+        steps += op[2]
+        x = op[3]
+        done += 1
+    for _ in range(rng.randint(0, d.max_distractors)):
+        pos = rng.randint(1, len(en))  # never before the start sentence
+        n = rng.randint(2, d.max_number)
+        en.insert(pos, f"{friend[0]} has {n} {other_item[0]}.")
+        zh.insert(pos, f"{friend[1]}有{n}{other_item[2]}{other_item[1]}。")
+    en.append(f"How many {item[0]} does {who[0]} have now?")
+    zh.append(f"{who[1]}现在有多少{item[2]}{item[1]}？")
+    return LabProblem({"en": " ".join(en), "zh": "".join(zh)}, steps, x, n_ops)
+
+
+TEST_SEED = 20_241_121  # the held-out split's seed; training seeds are derived elsewhere
+
+
+def test_split(n: int = 500, d: Difficulty = DEFAULT_DIFFICULTY) -> list[LabProblem]:
+    """The fixed held-out split: row i is the same problem in both languages."""
+    rng = random.Random(TEST_SEED)
+    return [make_problem(rng, d) for _ in range(n)]
+
+
+def train_stream(seed: int, difficulties: list[Difficulty], exclude: set[str]):
+    """Endless training problems from a curriculum mix, never equal to a held-out problem."""
+    if seed == TEST_SEED:
+        raise ValueError("the training seed must differ from the test split's seed.")
+    rng = random.Random(seed)
+    while True:
+        p = make_problem(rng, rng.choice(difficulties))
+        if p.key() not in exclude:
+            yield p

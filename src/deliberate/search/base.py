@@ -1,0 +1,134 @@
+"""The strategy interface every search method shares, and the compute it reports.
+
+A strategy takes problems, a backend and a task and returns, per problem, the answer, the
+traces it produced and the compute it spent. It never grades against the gold answer: the
+evaluation harness does that, so no strategy can peek.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import ClassVar
+
+from deliberate.backends.base import Backend, Generation
+from deliberate.grading import _as_number
+from deliberate.tasks.base import Problem, Task
+
+
+@dataclass
+class Compute:
+    """Tokens generated, prompt tokens read (per sample: a backend without prefix caching reads
+    the prompt once per sample), backend calls, and wall seconds."""
+
+    tokens_generated: int = 0
+    tokens_read: int = 0
+    calls: int = 0
+    wall_s: float = 0.0
+
+    def __iadd__(self, other: Compute) -> Compute:
+        for k, v in asdict(other).items():
+            setattr(self, k, getattr(self, k) + v)
+        return self
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "wall_s": round(self.wall_s, 3)}
+
+
+@dataclass
+class Trace:
+    """One reasoning path: its text, the answer read from it, and what it cost."""
+
+    text: str
+    answer: str | None
+    rule: str
+    tokens: int
+    finish_reason: str
+    score: float | None = None
+
+
+@dataclass
+class Result:
+    answer: str | None
+    traces: list[Trace]
+    compute: Compute
+    info: dict = field(default_factory=dict)
+
+
+def problem_seed(seed: int, problem: Problem) -> int:
+    """A per-problem seed, stable across batching, ordering and resumed runs."""
+    return (seed * 1_000_003 + zlib.crc32(problem.id.encode())) % 2**31
+
+
+def vote_key(answer: str) -> str:
+    """Answers that are the same number vote together ("1,080", "1080.0")."""
+    n = _as_number(answer)
+    return str(Fraction(n)) if n is not None else " ".join(answer.split())
+
+
+def majority(answers: Sequence[str | None]) -> str | None:
+    """The most common answer (ties go to the one seen first); None votes are ignored."""
+    keys = [(vote_key(a), a) for a in answers if a is not None]
+    if not keys:
+        return None
+    counts = Counter(k for k, _ in keys)
+    best = max(counts.values())
+    return next(a for k, a in keys if counts[k] == best)
+
+
+def traces_of(gen: Generation, task: Task) -> list[Trace]:
+    """Turn a backend generation into traces with the task's answer extraction."""
+    out = []
+    for c in gen.completions:
+        answer, rule = task.extract(c.text)
+        out.append(Trace(c.text, answer, rule, c.n_tokens, c.finish_reason))
+    return out
+
+
+def compute_of(gen: Generation, wall_s: float, calls: int = 1) -> Compute:
+    n = len(gen.completions)
+    return Compute(gen.tokens_generated, gen.prompt_tokens * n, calls, wall_s)
+
+
+class Strategy(ABC):
+    """A search method. Subclasses set `name` and implement `solve_batch`."""
+
+    name: ClassVar[str]
+    samples: ClassVar[bool] = False  # True when traces are i.i.d. samples (pass@k applies)
+
+    @abstractmethod
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]: ...
+
+    def __call__(self, problem: Problem, backend: Backend, task: Task, *, seed: int = 0) -> Result:
+        return self.solve_batch([problem], backend, task, seed=seed)[0]
+
+    def options(self) -> dict:
+        """The settings that define this run (they key resumable output)."""
+        return asdict(self.config) if hasattr(self, "config") else {}
+
+
+def sample(problems: Sequence[Problem], backend: Backend, task: Task, *, n: int, temperature: float,
+           top_p: float, max_tokens: int | None, seed: int, shots: int,
+           logprobs: int | None = None) -> list[tuple[Generation, Compute]]:
+    """One batched backend call: n samples for each problem, each problem with its own seed.
+
+    Wall time of the shared call is split evenly across the problems in it.
+    """
+    import time
+
+    from deliberate.params import SamplingParams
+    from deliberate.tasks.prompts import build_prompt
+
+    prompts = [build_prompt(task, p, backend, shots) for p in problems]
+    params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, logprobs=logprobs,
+                             max_tokens=max_tokens or task.max_tokens, stop=pr.stop,
+                             seed=problem_seed(seed, p)) for p, pr in zip(problems, prompts, strict=True)]
+    t0 = time.perf_counter()
+    gens = backend.generate([pr.text for pr in prompts], params)
+    share = (time.perf_counter() - t0) / max(1, len(problems))
+    return [(g, compute_of(g, share)) for g in gens]

@@ -1,0 +1,40 @@
+"""`greedy`: one chain of thought at temperature 0, the baseline every method is measured against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.search.base import Result, Strategy, sample, traces_of
+from deliberate.tasks.base import Problem, Task
+
+
+@dataclass(frozen=True)
+class GreedyConfig:
+    max_tokens: int | None = None  # None: the task's default
+    shots: int = 8  # few-shot exemplars for real models (the lab model takes none)
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise BadInput(f"max_tokens must be >= 1, got {self.max_tokens}.")
+        if self.shots < 0:
+            raise BadInput(f"shots must be >= 0, got {self.shots}.")
+
+
+class Greedy(Strategy):
+    name = "greedy"
+
+    def __init__(self, config: GreedyConfig | None = None, **options) -> None:
+        self.config = config or GreedyConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        out = []
+        for p, (gen, compute) in zip(problems, sample(problems, backend, task, n=1, temperature=0.0, top_p=1.0,
+                                                      max_tokens=c.max_tokens, seed=seed, shots=c.shots), strict=True):
+            traces = traces_of(gen, task)
+            out.append(Result(traces[0].answer, traces, compute))
+        return out

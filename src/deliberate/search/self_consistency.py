@@ -1,0 +1,49 @@
+"""`self-consistency` (Wang et al. 2022): sample n chains of thought, answer by majority vote."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.search.base import Result, Strategy, majority, sample, traces_of
+from deliberate.tasks.base import Problem, Task
+
+
+@dataclass(frozen=True)
+class SelfConsistencyConfig:
+    n: int = 16
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int | None = None
+    shots: int = 8
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise BadInput(f"n must be >= 1, got {self.n}.")
+        if self.temperature <= 0:
+            raise BadInput(f"temperature must be > 0 for sampling, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise BadInput(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise BadInput(f"max_tokens must be >= 1, got {self.max_tokens}.")
+
+
+class SelfConsistency(Strategy):
+    name = "self-consistency"
+    samples = True
+
+    def __init__(self, config: SelfConsistencyConfig | None = None, **options) -> None:
+        self.config = config or SelfConsistencyConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
+                      max_tokens=c.max_tokens, seed=seed, shots=c.shots)
+        out = []
+        for p, (gen, compute) in zip(problems, runs, strict=True):
+            traces = traces_of(gen, task)
+            out.append(Result(majority([t.answer for t in traces]), traces, compute))
+        return out

@@ -1,0 +1,49 @@
+"""Tasks by name: `load_task("mgsm-zh")`, `load_task("jsonl:my.jsonl")`; `TASKS` lists them."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from deliberate.errors import UnknownName
+from deliberate.tasks.base import Grade, Problem, Task, data_dir
+from deliberate.tasks.loaders import (load_game24, load_gsm8k, load_lab, load_math500, load_mgsm,
+                                      load_user_jsonl)
+from deliberate.tasks.prompts import Prompt, build_prompt
+
+__all__ = ["Grade", "Problem", "Prompt", "Task", "TASKS", "build_prompt", "data_dir", "load_task"]
+
+MGSM_LANGS = ("en", "zh", "ja", "de", "fr", "es", "ru", "th", "sw", "bn", "te")
+
+
+def _registry() -> dict[str, Task]:
+    tasks = {
+        "lab-en": Task("lab-en", "lab arithmetic word problems, English (500 held-out)",
+                       partial(load_lab, "en"), "en", max_tokens=160, source="generated"),
+        "lab-zh": Task("lab-zh", "lab arithmetic word problems, Chinese (500 held-out)",
+                       partial(load_lab, "zh"), "zh", max_tokens=160, source="generated"),
+        "gsm8k": Task("gsm8k", "GSM8K test (1,319)", load_gsm8k, source="gsm8k/test.jsonl"),
+        "gsm8k-train": Task("gsm8k-train", "GSM8K train (7,473)", partial(load_gsm8k, "train"),
+                            source="gsm8k/train.jsonl"),
+        "math500": Task("math500", "MATH-500 (PRM800K test split)", load_math500, max_tokens=512,
+                        source="math500/test.jsonl"),
+        "game24": Task("game24", "Game of 24, ToT test split (rows 900-999)", load_game24,
+                       kind="game24", max_tokens=64, source="game24/24.csv"),
+    }
+    for lang in MGSM_LANGS:
+        tasks[f"mgsm-{lang}"] = Task(f"mgsm-{lang}", f"MGSM {lang} (250)", partial(load_mgsm, lang), lang,
+                                     source=f"mgsm/mgsm_{lang}.tsv")
+    return tasks
+
+
+TASKS = _registry()
+
+
+def load_task(name: str) -> Task:
+    """A task by name, or `jsonl:PATH` for a user file with question/answer fields."""
+    if name.startswith("jsonl:"):
+        path = name.removeprefix("jsonl:")
+        return Task(name, f"user file {path}", partial(load_user_jsonl, path), source=path)
+    if name not in TASKS:
+        raise UnknownName(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, jsonl:PATH.")
+    t = TASKS[name]
+    return Task(t.name, t.description, t.load, t.lang, t.kind, t.max_tokens, t.source)

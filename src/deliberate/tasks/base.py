@@ -1,0 +1,78 @@
+"""A task is a list of problems, a way to prompt a model for one, and a way to grade an answer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deliberate.errors import BadInput
+from deliberate.grading import check_24, find_answer, is_equivalent
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    answer: str  # the gold answer as a string ("18", "\\frac{1}{2}", or the puzzle for game24)
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grade:
+    answer: str | None  # what was extracted from the completion
+    rule: str  # which extraction rule found it
+    correct: bool
+
+
+@dataclass
+class Task:
+    """A named benchmark. `load` reads the problems lazily; `kind` picks the grader."""
+
+    name: str
+    description: str
+    load: Callable[[], list[Problem]]
+    lang: str = "en"
+    kind: str = "math"  # "math" (extract + equivalence) or "game24" (expression check)
+    max_tokens: int = 256
+    source: str = ""  # the data file, for error messages and manifests
+    _problems: list[Problem] | None = field(default=None, repr=False)
+
+    @property
+    def problems(self) -> list[Problem]:
+        if self._problems is None:
+            self._problems = self.load()
+        return self._problems
+
+    def extract(self, completion: str) -> tuple[str | None, str]:
+        """(answer, rule that found it); needs no answer key, so strategies may call it."""
+        if self.kind == "game24":
+            lines = [ln for ln in completion.strip().splitlines() if ln.strip()]
+            return (lines[-1].strip() if lines else None), "last-line"
+        ex = find_answer(completion)
+        return ex.answer, ex.rule
+
+    def grade(self, problem: Problem, completion: str) -> Grade:
+        """Extract the answer from a completion and check it against the gold answer."""
+        answer, rule = self.extract(completion)
+        return Grade(answer, rule, self.check(problem, answer))
+
+    def check(self, problem: Problem, answer: str | None) -> bool:
+        """Is an already extracted answer right?"""
+        if answer is None:
+            return False
+        if self.kind == "game24":
+            return check_24(problem.answer, answer)
+        return is_equivalent(problem.answer, answer)
+
+
+def data_dir() -> Path:
+    """The shared benchmark data: $DELIBERATE_DATA, else the nearest `shared/data` above here or cwd."""
+    if env := os.environ.get("DELIBERATE_DATA"):
+        return Path(env)
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for d in (start, *start.parents):
+            if (d / "shared" / "data").is_dir():
+                return d / "shared" / "data"
+    raise BadInput("benchmark data not found: set DELIBERATE_DATA to the folder holding gsm8k/, mgsm/, ...")

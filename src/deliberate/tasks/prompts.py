@@ -1,0 +1,82 @@
+"""Prompt formats: the lab format for the lab model, few-shot chain of thought for real models.
+
+Real models get MGSM's own exemplars in the problem's language (GSM8K uses the English ones:
+they are Wei et al.'s GSM8K chain-of-thought exemplars), lab tasks get lab-generated
+exemplars in the same "Question / Step-by-Step Answer" shape, MATH-500 asks for `\\boxed{}`,
+and Game of 24 gets three worked puzzles written for this project. A chat model receives
+the exemplars as earlier turns; a base model receives them as one text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from functools import cache
+
+from deliberate.backends.base import Backend
+from deliberate.tasks.base import Problem, Task, data_dir
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    stop: tuple[str, ...]
+
+
+@cache
+def mgsm_exemplars(lang: str) -> list[tuple[str, str]]:
+    data = json.loads((data_dir() / "mgsm" / "exemplars.json").read_text(encoding="utf-8"))
+    return [(e["q"], e["a"]) for e in data["exemplars"][lang]]
+
+
+def _labels(lang: str) -> tuple[str, str]:
+    """The localized "Question:" and "Step-by-Step Answer:" labels, read off the exemplars."""
+    q, a = mgsm_exemplars(lang)[0]
+    cut = lambda s: s[: min(i for i in (s.find(":"), s.find("："), len(s)) if i >= 0) + 1]  # noqa: E731
+    return cut(q), cut(a)
+
+
+@cache
+def lab_exemplars(lang: str, k: int = 4) -> list[tuple[str, str]]:
+    from deliberate.lab.generator import make_problem
+
+    q_label, a_label = _labels(lang)
+    rng = random.Random(7)  # not the test split's seed
+    sep = "" if lang == "zh" else " "
+    out = []
+    for _ in range(k):
+        p = make_problem(rng)
+        out.append((f"{q_label}{sep}{p.question[lang]}", f"{a_label}{sep}" + " ".join(p.solution(lang).splitlines())))
+    return out
+
+
+GAME24_SHOTS = [("2 3 4 8", "(8 - 4) * 3 * 2 = 24"), ("1 5 5 5", "5 * (5 - 1 / 5) = 24"),
+                ("3 3 8 8", "8 / (3 - 8 / 3) = 24")]
+GAME24_RULE = "Use the four numbers once each with + - * / and parentheses to make 24."
+MATH_RULE = "Solve the problem step by step. Put the final answer in \\boxed{}."
+
+
+def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8) -> Prompt:
+    """The prompt text for one problem on one backend, with the stop strings that end an answer."""
+    if backend.prompt_style == "lab":
+        return Prompt(problem.question + "\n", ())
+    if task.kind == "game24":
+        pairs = [(f"{GAME24_RULE}\nInput: {q}", f"Answer: {a}") for q, a in GAME24_SHOTS[:shots]]
+        query, lead, stop = f"{GAME24_RULE}\nInput: {problem.question}", "Answer:", ("\nInput:",)
+    elif task.name == "math500":
+        pairs, query, lead, stop = [], f"{MATH_RULE}\n\nProblem: {problem.question}", "Solution:", ("\nProblem:",)
+    else:
+        lang = task.lang if task.lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh") else "en"
+        pairs = (lab_exemplars(lang) if task.name.startswith("lab-") else mgsm_exemplars(lang))[:shots]
+        q_label, a_label = _labels(lang)
+        sep = "" if lang in ("zh", "ja") else " "
+        query, lead, stop = f"{q_label}{sep}{problem.question}", a_label, (f"\n{q_label}", f"{q_label}")
+    if backend.prompt_style == "chat":
+        messages = []
+        for q, a in pairs:
+            messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        messages.append({"role": "user", "content": query})
+        return Prompt(backend.render_chat(messages), stop)
+    shots_text = "".join(f"{q}\n{a}\n\n" for q, a in pairs)
+    return Prompt(f"{shots_text}{query}\n{lead}", stop)
