@@ -22,7 +22,8 @@ app.add_typer(lab_app, name="lab")
 out = Console()
 err = Console(stderr=True)
 
-Model = Annotated[str, typer.Option("--model", "-m", help="Model spec: lab, smollm2, gguf:PATH, hf:ID, or a directory.")]
+Model = Annotated[str, typer.Option("--model", "-m",
+                                    help="Model spec: lab, smollm2, gguf:PATH, hf:ID, or a directory.")]
 Strat = Annotated[str, typer.Option("--strategy", "-s", help="Strategy name (see `deliberate strategies`).")]
 N = Annotated[int | None, typer.Option("--n", help="Samples per problem (sampling strategies).")]
 Temp = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")]
@@ -142,6 +143,32 @@ def print_summary(s: dict) -> None:
 
 
 @app.command()
+@fail_cleanly
+def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")] = "lab-en",
+         limit: Annotated[int, typer.Option(help="Problems per strategy.")] = 30,
+         n: Annotated[int, typer.Option("--n", help="Samples for self-consistency.")] = 8,
+         threads: Threads = None) -> None:
+    """Greedy against self-consistency on a few problems: accuracy and compute side by side."""
+    from deliberate import evaluate, get_strategy, load_backend, load_task
+
+    if limit < 1 or n < 1:
+        raise BadInput(f"--limit and --n must be >= 1, got {limit} and {n}.")
+    t = load_task(task)
+    backend = load_backend(model, threads=threads)
+    table = Table("strategy", "accuracy (95% CI)", "tokens generated", "tokens/problem", "seconds",
+                  title=f"{t.name} · {model} · {limit} problems")
+    for strat in (get_strategy("greedy"), get_strategy("self-consistency", n=n)):
+        with err.status(f"{strat.name} on {limit} problems..."):
+            s = evaluate(t, backend, strat, limit=limit, out_dir=None)
+        lo, hi = s["accuracy_ci95"]
+        label = strat.name + (f" (n={n})" if strat.samples else "")
+        table.add_row(label, f"{s['accuracy']:.0%} ({lo:.0%}-{hi:.0%})", f"{s['tokens_generated']:,}",
+                      f"{s['tokens_per_problem']:.0f}", f"{s['wall_s']:.1f}")
+    out.print(table)
+    out.print("[dim]rows: runs/eval/ (rerun resumes); try `deliberate solve \"...\"` or `deliberate eval --help`[/dim]")
+
+
+@app.command()
 def tasks() -> None:
     """List the tasks."""
     from deliberate.tasks import TASKS
@@ -177,7 +204,8 @@ def models() -> None:
 
 @lab_app.command("train")
 @fail_cleanly
-def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")] = "runs/lab-model",
+def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")]
+              = "runs/lab-model",
               steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 4800,
               threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
               seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,

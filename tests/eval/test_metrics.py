@@ -1,0 +1,60 @@
+import itertools
+import random
+
+import pytest
+
+from deliberate.eval.metrics import pass_at_k, summarize, wilson
+
+
+def brute_pass_at_k(n, c, k):
+    """pass@k by enumerating every k-subset of n samples of which c are correct."""
+    subsets = list(itertools.combinations([1] * c + [0] * (n - c), k))
+    return sum(any(s) for s in subsets) / len(subsets)
+
+
+@pytest.mark.parametrize("n, c, k", [(n, c, k) for n in (1, 4, 7) for c in range(n + 1) for k in range(1, n + 1)])
+def test_pass_at_k_matches_enumeration(n, c, k):
+    assert pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k), abs=1e-12)
+
+
+def test_pass_at_k_rejects_bad_counts():
+    with pytest.raises(ValueError):
+        pass_at_k(4, 5, 1)
+
+
+def test_wilson_interval():
+    lo, hi = wilson(50, 100)
+    assert (round(lo, 4), round(hi, 4)) == (0.4038, 0.5962)
+    assert wilson(0, 10)[0] == 0.0
+
+
+def row(gold, answers, correct_flags, answer=None):
+    samples = [{"answer": a, "correct": c} for a, c in zip(answers, correct_flags, strict=True)]
+    return {"gold": gold, "answer": answer, "correct": answer == gold, "independent_samples": True,
+            "samples": samples, "compute": {"tokens_generated": 10, "tokens_read": 5, "calls": 1, "wall_s": 0.5}}
+
+
+def test_summary_pass_maj_test():
+    rows = [row("7", ["7", "3", "7", "3"], [True, False, True, False], answer="7"),
+            row("5", ["1", "1", "5", "2"], [False, False, True, False], answer="1"),
+            row("9", ["2", "3", "4", "6"], [False] * 4, answer="2")]
+    s = summarize(rows)
+    assert s["accuracy"] == pytest.approx(1 / 3)
+    assert s["pass@1"] == pytest.approx((0.5 + 0.25 + 0) / 3)
+    assert s["pass@4"] == pytest.approx(2 / 3)
+    assert s["test@4"] == pytest.approx(2 / 3)
+    # maj@2: row 1 votes 7 vs 3, tie -> first seen (7) right; row 2 votes 1 (wrong); row 3 wrong
+    assert s["maj@2"] == pytest.approx(1 / 3)
+    assert s["tokens_generated"] == 30 and s["tokens_per_correct"] == 30
+
+
+def test_maj_counts_equivalent_spellings_as_one_vote():
+    r = row("1080", ["1,080", "1080.0", "999"], [True, True, False], answer="1,080")
+    assert summarize([r])["maj@3"] == 1.0
+
+
+def test_random_rows_pass_at_k_is_monotone():
+    rng = random.Random(0)
+    rows = [row("1", ["1"] * 8, [rng.random() < 0.3 for _ in range(8)]) for _ in range(20)]
+    s = summarize(rows)
+    assert s["pass@1"] <= s["pass@2"] <= s["pass@4"] <= s["pass@8"] == s["test@8"]

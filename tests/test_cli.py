@@ -1,0 +1,95 @@
+"""The CLI: bad input is one line and exit 2; eval writes rows, resumes after SIGKILL, is seeded."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from deliberate.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--task", "nope", "--limit", "2"], "unknown task 'nope'"),
+    (["eval", "--task", "lab-en", "--strategy", "nope"], "unknown strategy 'nope'"),
+    (["eval", "--task", "lab-en", "--model", "nope", "--limit", "1"], "unknown model 'nope'"),
+    (["eval", "--task", "jsonl:/nonexistent/x.jsonl"], "data file not found: /nonexistent/x.jsonl"),
+    (["eval", "--task", "lab-en", "--limit", "0"], "--limit must be >= 1, got 0."),
+    (["eval", "--task", "lab-en", "--strategy", "self-consistency", "--n", "-2"], "n must be >= 1, got -2."),
+    (["solve", "   "], "the question is empty."),
+    (["solve", "apples " * 600, "--threads", "1"], "context of 512 tokens"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_unreadable_data_file(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(b"\xff\xfe\x00garbage")
+    r = run("eval", "--task", f"jsonl:{f}")
+    assert r.exit_code == 2 and "cannot read" in r.stderr
+
+
+def test_solve_prints_reasoning_and_answer():
+    r = run("solve", "Tom has 3 apples. Tom buys 4 more. How many apples does Tom have now?", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    assert "answer: " in r.stdout and "tokens generated" in r.stdout
+
+
+def test_eval_json_and_rows(tmp_path):
+    r = run("eval", "--task", "lab-zh", "--limit", "6", "--threads", "1", "--out", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("task", "model", "strategy", "n_problems", "accuracy", "tokens_generated", "wall_s"):
+        assert key in summary
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 == summary["n_problems"]
+    assert sum(r["correct"] for r in rows) == summary["correct"]
+    # different settings refuse to mix into the same folder
+    r = run("eval", "--task", "lab-zh", "--limit", "6", "--threads", "1", "--out", str(tmp_path), "--seed", "9")
+    assert r.exit_code == 2 and "different seed" in r.stderr
+
+
+def test_same_seed_same_rows(tmp_path):
+    args = ["eval", "--task", "lab-en", "--strategy", "self-consistency", "--n", "4", "--limit", "4", "--threads", "1"]
+    for d in ("a", "b"):
+        assert run(*args, "--out", str(tmp_path / d)).exit_code == 0
+    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "compute"}  # noqa: E731
+                       for x in p.read_text().splitlines()]
+    assert strip(tmp_path / "a" / "results.jsonl") == strip(tmp_path / "b" / "results.jsonl")
+
+
+def test_killed_eval_resumes_without_losing_or_repeating_rows(tmp_path):
+    """Slow-ish (two subprocesses, ~20 s): SIGKILL mid-run, then the same command finishes the job."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "deliberate", "eval", "--task", "lab-en", "--strategy", "self-consistency",
+           "--n", "4", "--limit", "24", "--batch", "2", "--threads", "1", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = [x for x in results.read_text().splitlines(keepends=True) if x.endswith("\n")]
+    assert 4 <= len(before) < 24
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = results.read_text().splitlines(keepends=True)
+    ids = [json.loads(x)["id"] for x in after]
+    assert len(ids) == len(set(ids)) == 24
+    assert after[:len(before)] == before  # finished rows were kept, not regenerated
