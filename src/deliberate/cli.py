@@ -206,21 +206,35 @@ def models() -> None:
 @fail_cleanly
 def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")]
               = "runs/lab-model",
-              steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 4800,
+              steps: Annotated[int, typer.Option(help="Optimizer steps (the cosine schedule spans them).")] = 1500,
               threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
               seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,
+              snapshots: Annotated[bool, typer.Option(help="Keep a loadable copy per checkpoint (out/step-N).")]
+              = False,
               export: Annotated[Path | None, typer.Option(help="Copy the finished model here.")] = None) -> None:
     """Train the lab model (resumes from the last checkpoint in --out)."""
     from deliberate.lab.train import LabTrainConfig, export_model, train
 
     try:
-        cfg = LabTrainConfig(out=out_dir, steps=steps, threads=threads, seed=seed)
+        cfg = LabTrainConfig(out=out_dir, steps=steps, threads=threads, seed=seed, snapshots=snapshots)
     except ValueError as e:
         raise BadInput(str(e)) from None
     path = train(cfg, out)
     if export:
         export_model(path, export)
         out.print(f"exported to {export}")
+
+
+@lab_app.command("export")
+@fail_cleanly
+def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or one of its step-N snapshots.")],
+               dest: Annotated[Path, typer.Argument(help="Where to put the model files.")]) -> None:
+    """Copy a trained model's loadable files (no optimizer state), marked as a lab model."""
+    from deliberate.lab.train import export_model
+
+    if not (src / "config.json").is_file():
+        raise BadInput(f"no model at {src} (config.json missing).")
+    out.print(f"exported to {export_model(src, dest)}")
 
 
 def main() -> None:
