@@ -8,11 +8,13 @@ import sys
 import time
 
 import pytest
+from transformers.utils import logging as hf_logging
 from typer.testing import CliRunner
 
 from deliberate.cli import app
 
 runner = CliRunner()
+hf_logging.disable_progress_bar()  # as `main()` does for the real command
 
 
 def run(*args):

@@ -41,7 +41,7 @@ def fail_cleanly(fn):
         try:
             return fn(*args, **kwargs)
         except DeliberateError as e:
-            err.print(f"error: {e}", markup=False, highlight=False)
+            typer.echo(f"error: {e}", err=True)  # one unwrapped line, whatever the terminal width
             raise typer.Exit(2) from None
 
     return wrapper
@@ -238,6 +238,9 @@ def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or on
 
 
 def main() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # weight-loading bars would bury our own progress and errors
     app()
 
 
