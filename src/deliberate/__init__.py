@@ -17,19 +17,20 @@ from deliberate.backends.base import Backend  # noqa: E402
 from deliberate.errors import BackendError, BadInput, DeliberateError, UnknownName  # noqa: E402
 from deliberate.eval.runner import evaluate  # noqa: E402
 from deliberate.params import SamplingParams  # noqa: E402
-from deliberate.search import Result, get_strategy  # noqa: E402
+from deliberate.search import Result, Strategy, get_strategy  # noqa: E402
 from deliberate.tasks import Problem, Task, load_task  # noqa: E402
 
 __all__ = ["Backend", "BackendError", "BadInput", "DeliberateError", "Problem", "Result", "SamplingParams",
            "Task", "UnknownName", "evaluate", "get_strategy", "load_backend", "load_task", "solve"]
 
 
-def solve(question: str, backend: Backend | str = "lab", *, strategy: str = "greedy", seed: int = 0,
+def solve(question: str, backend: Backend | str = "lab", *, strategy: str | Strategy = "greedy", seed: int = 0,
           **options) -> Result:
-    """Answer one question with a strategy; `backend` is a loaded backend or a model spec."""
+    """Answer one question; `backend` is a loaded backend or a model spec, `strategy` a name
+    (with its options as keywords) or a ready Strategy."""
     if not question or not question.strip():
         raise BadInput("the question is empty.")
-    strat = get_strategy(strategy, **options)
+    strat = strategy if isinstance(strategy, Strategy) else get_strategy(strategy, **options)
     if isinstance(backend, str):
         backend = load_backend(backend)
     lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"

@@ -57,16 +57,13 @@ def solve(question: Annotated[str, typer.Argument(help="The question to answer."
           model: Model = "lab", strategy: Strat = "greedy", n: N = None, temperature: Temp = None,
           max_tokens: MaxTok = None, shots: Shots = None, seed: Seed = 0, threads: Threads = None) -> None:
     """Answer one question and print the reasoning and the answer."""
-    from deliberate import load_backend
+    from deliberate import get_strategy, load_backend
     from deliberate import solve as solve_
 
-    if not question.strip():
+    if not question.strip():  # checked before the model loads, as is the strategy
         raise BadInput("the question is empty.")
-    from deliberate.search import get_strategy
-
-    get_strategy(strategy, **_options(n, temperature, max_tokens, shots))  # validate before loading
-    result = solve_(question, load_backend(model, threads=threads), strategy=strategy, seed=seed,
-                    **_options(n, temperature, max_tokens, shots))
+    strat = get_strategy(strategy, **_options(n, temperature, max_tokens, shots))
+    result = solve_(question, load_backend(model, threads=threads), strategy=strat, seed=seed)
     for i, t in enumerate(result.traces):
         if len(result.traces) > 1:
             out.rule(f"sample {i + 1}: {t.answer}")

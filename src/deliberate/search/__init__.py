@@ -22,7 +22,7 @@ def get_strategy(name: str, **options) -> Strategy:
         raise UnknownName(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}.")
     cls = STRATEGIES[name]
     opts = {k: v for k, v in options.items() if v is not None}
-    fields = cls(**{}).config.__dataclass_fields__
+    fields = cls.Config.__dataclass_fields__
     unknown = [k for k in opts if k not in fields]
     if unknown:
         raise BadInput(f"strategy {name!r} takes no option {unknown[0]!r}; it takes: {', '.join(fields)}.")

@@ -98,6 +98,7 @@ class Strategy(ABC):
     """A search method. Subclasses set `name` and implement `solve_batch`."""
 
     name: ClassVar[str]
+    Config: ClassVar[type]  # the options dataclass, validated in its __post_init__
     samples: ClassVar[bool] = False  # True when traces are i.i.d. samples (pass@k applies)
 
     @abstractmethod

@@ -25,6 +25,7 @@ class GreedyConfig:
 
 class Greedy(Strategy):
     name = "greedy"
+    Config = GreedyConfig
 
     def __init__(self, config: GreedyConfig | None = None, **options) -> None:
         self.config = config or GreedyConfig(**options)

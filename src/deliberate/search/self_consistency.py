@@ -32,6 +32,7 @@ class SelfConsistencyConfig:
 
 class SelfConsistency(Strategy):
     name = "self-consistency"
+    Config = SelfConsistencyConfig
     samples = True
 
     def __init__(self, config: SelfConsistencyConfig | None = None, **options) -> None:
