@@ -31,6 +31,26 @@ MaxTok = Annotated[int | None, typer.Option("--max-tokens", help="Generated toke
 Shots = Annotated[int | None, typer.Option("--shots", help="Few-shot exemplars for real models.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same result.")]
 Threads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: torch's).")]
+# Search options: each applies to the strategies that take it (`deliberate strategies` lists them);
+# passing one to a strategy that does not take it is an error, not silently ignored.
+Width = Annotated[int | None, typer.Option("--width", help="beam: beams kept per round.")]
+Expand = Annotated[int | None, typer.Option("--expand", help="beam: children per beam per round.")]
+Subtrees = Annotated[int | None, typer.Option("--subtrees", help="beam: independent subtrees (DVTS when > 1).")]
+Iterations = Annotated[int | None, typer.Option("--iterations", help="mcts: search iterations.")]
+Children = Annotated[int | None, typer.Option("--children", help="mcts: children per expansion.")]
+Action = Annotated[str | None, typer.Option("--action", help="beam, mcts: step or mini-step:N (e.g. mini-step:32).")]
+Reward = Annotated[str | None, typer.Option("--reward", help="best-of-n, beam, mcts: confidence, consistency, oracle.")]
+Exploration = Annotated[float | None, typer.Option("--exploration", help="mcts: the exploration constant C.")]
+Select = Annotated[str | None, typer.Option("--select", help="mcts: uct or puct (prior: the step's probability).")]
+RolloutTemp = Annotated[float | None, typer.Option("--rollout-temperature", help="mcts: rollout temperature.")]
+Final = Annotated[str | None, typer.Option("--final", help="mcts: answer by most visited path or best value.")]
+Vote = Annotated[str | None, typer.Option("--vote", help="best-of-n, beam: best or weighted (majority).")]
+Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection: reflection rounds.")]
+MinThink = Annotated[int | None, typer.Option("--min-think", help="budget-forcing: least thinking tokens.")]
+MaxThink = Annotated[int | None, typer.Option("--max-think", help="budget-forcing: most thinking tokens.")]
+SEARCH_OPTIONS = ("n", "temperature", "max_tokens", "shots", "width", "expand", "subtrees", "iterations", "children",
+                  "action", "reward", "exploration", "select", "rollout_temperature", "final", "vote", "rounds",
+                  "min_think", "max_think")
 
 
 def fail_cleanly(fn):
@@ -47,22 +67,27 @@ def fail_cleanly(fn):
     return wrapper
 
 
-def _options(n, temperature, max_tokens, shots) -> dict:
-    return {"n": n, "temperature": temperature, "max_tokens": max_tokens, "shots": shots}
+def _options(given: dict) -> dict:
+    """The strategy options the user set, from a command's arguments."""
+    return {k: given[k] for k in SEARCH_OPTIONS if given.get(k) is not None}
 
 
 @app.command()
 @fail_cleanly
 def solve(question: Annotated[str, typer.Argument(help="The question to answer.")],
           model: Model = "lab", strategy: Strat = "greedy", n: N = None, temperature: Temp = None,
-          max_tokens: MaxTok = None, shots: Shots = None, seed: Seed = 0, threads: Threads = None) -> None:
+          max_tokens: MaxTok = None, shots: Shots = None, seed: Seed = 0, threads: Threads = None,
+          width: Width = None, expand: Expand = None, subtrees: Subtrees = None, iterations: Iterations = None,
+          children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
+          select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
+          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None) -> None:
     """Answer one question and print the reasoning and the answer."""
     from deliberate import get_strategy, load_backend
     from deliberate import solve as solve_
 
     if not question.strip():  # checked before the model loads, as is the strategy
         raise BadInput("the question is empty.")
-    strat = get_strategy(strategy, **_options(n, temperature, max_tokens, shots))
+    strat = get_strategy(strategy, **_options(locals()))
     result = solve_(question, load_backend(model, threads=threads), strategy=strat, seed=seed)
     for i, t in enumerate(result.traces):
         if len(result.traces) > 1:
@@ -85,7 +110,10 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
           out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: runs/eval/...).")] = None,
           batch: Annotated[int, typer.Option(help="Problems per backend call.")] = 8,
           as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the summary.")] = False,
-          ) -> None:
+          width: Width = None, expand: Expand = None, subtrees: Subtrees = None, iterations: Iterations = None,
+          children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
+          select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
+          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy
@@ -96,7 +124,7 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
         raise BadInput(f"--batch must be >= 1, got {batch}.")
     t = load_task(task)
     _ = t.problems  # a missing or malformed data file fails here, before the model loads
-    strat = get_strategy(strategy, **_options(n, temperature, max_tokens, shots))
+    strat = get_strategy(strategy, **_options(locals()))
     backend = load_backend(model, threads=threads)
     cols = [TextColumn(f"{t.name} · {strategy}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -131,6 +159,10 @@ def print_summary(s: dict) -> None:
     for k, v in s.items():
         if k.startswith(("pass@", "maj@", "test@")):
             table.add_row(k, f"{v:.1%}")
+    if "repaired" in s:
+        table.add_row("first attempt", f"{s['first_accuracy']:.1%}")
+        table.add_row("repaired / broken", f"{s['repaired']} ({s['repaired_share']:.1%} of wrong first answers) / "
+                                           f"{s['broken']}")
     table.add_row("no answer", str(s["no_answer"]))
     table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")
     table.add_row("tokens read", f"{s['tokens_read']:,}")
@@ -180,11 +212,14 @@ def tasks() -> None:
 @app.command()
 def strategies() -> None:
     """List the strategies."""
-    from deliberate.search import DESCRIPTIONS
+    from dataclasses import fields
 
-    table = Table("strategy", "description")
+    from deliberate.search import DESCRIPTIONS, STRATEGIES
+
+    table = Table("strategy", "description", "options (defaults)")
     for name, d in DESCRIPTIONS.items():
-        table.add_row(name, d)
+        opts = ", ".join(f"{f.name}={f.default}" for f in fields(STRATEGIES[name].Config))
+        table.add_row(name, d, opts)
     out.print(table)
 
 

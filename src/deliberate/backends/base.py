@@ -66,6 +66,7 @@ class Capabilities:
     prefix_cache: bool = False
     chat_template: bool = False
     context_length: int = 2048
+    think_format: bool = False  # thinks inside <think>…</think> (budget forcing needs it)
 
 
 @runtime_checkable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
@@ -60,3 +61,24 @@ class ScriptedBackend:
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
         return [Scored(list(c), [-0.1] * len(c), len(p)) for p, c in zip(prompts, continuations, strict=True)]
+
+
+def confident_tokens(text: str, conf: float) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    """One token per character, each with top-5 confidence exactly `conf` (Marco-o1's c_i)."""
+    lp = math.log(conf)
+    rest = math.log(1 - conf) if conf < 1 else -1e9
+    return [(ch, lp, [(ch, lp), ("\x00", rest)]) for ch in text]
+
+
+def from_table(table: dict[str, list[tuple[str, float]]]) -> Script:
+    """A script keyed by the prompt's ending: sample j gets entry j % len as (text, confidence);
+    greedy requests get entry 0. Tree search feeds back its own steps, so suffixes pick a node."""
+
+    def script(prompt: str, j: int, params: SamplingParams):
+        for suffix, outs in table.items():
+            if prompt.endswith(suffix):
+                text, conf = outs[0] if params.greedy else outs[j % len(outs)]
+                return confident_tokens(text, conf)
+        return confident_tokens("?", 0.5)
+
+    return script

@@ -8,6 +8,7 @@ per-row stop strings and budgets with finished rows dropped from the batch.
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class TransformersBackend:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BackendError(f"could not load model {self.spec!r}: {first}") from e
         self.model.to(self.device).eval()
+        # transformers 5 renamed the KV-cache argument; older versions only know past_key_values
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         eos = self.model.generation_config.eos_token_id
@@ -66,8 +69,11 @@ class TransformersBackend:
         self.prompt_style = (prompt_style or getattr(self.model.config, "deliberate_prompt_style", None)
                              or ("chat" if has_chat else "completion"))
         ctx = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        # the lab model is trained on the think format; another model has it if </think> is one of its tokens
+        thinks = self.prompt_style == "lab" or "</think>" in self.tokenizer.get_vocab()
         self.capabilities = Capabilities(max_logprobs=20, scoring=True, n_per_call=True, seed=True,
-                                         prefix_cache=False, chat_template=has_chat, context_length=ctx)
+                                         prefix_cache=False, chat_template=has_chat, context_length=ctx,
+                                         think_format=thinks)
 
     # -- text <-> tokens -------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
@@ -121,7 +127,7 @@ class TransformersBackend:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                            past_key_values=cache, use_cache=True).logits[:, -1, :]
+                            use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
         live = list(range(len(rows)))  # indices into rows of the batch's current members
         while True:
             logp = torch.log_softmax(logits.float(), dim=-1)  # (B, vocab), raw model distribution
@@ -143,7 +149,7 @@ class TransformersBackend:
             pos = pos[:, -1:] + 1
             step = torch.tensor(nxt, device=self.device)[:, None]
             logits = self.model(input_ids=step, attention_mask=mask, position_ids=pos,
-                                past_key_values=cache, use_cache=True).logits[:, -1, :]
+                                use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
 
     @staticmethod
     def _pick(logp: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> int:

@@ -59,6 +59,13 @@ def summarize(rows: Sequence[dict]) -> dict:
             s[f"maj@{k}"] = hits / total
     if total:
         s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
+    firsts = [r for r in rows if "first_correct" in r]
+    if firsts:  # self-correction, measured both ways (it can break right answers as well as repair wrong ones)
+        wrong_first = [r for r in firsts if not r["first_correct"]]
+        s["first_accuracy"] = (len(firsts) - len(wrong_first)) / len(firsts)
+        s["repaired"] = sum(bool(r["correct"]) for r in wrong_first)
+        s["repaired_share"] = s["repaired"] / len(wrong_first) if wrong_first else 0.0
+        s["broken"] = sum(not r["correct"] for r in firsts if r["first_correct"])
     for key in ("tokens_generated", "tokens_read", "calls", "wall_s"):
         s[key] = round(sum(r["compute"][key] for r in rows), 3)
     s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0

@@ -53,7 +53,10 @@ def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -
         samples.append({"answer": g.answer, "rule": g.rule, "correct": g.correct,
                         "tokens": t.tokens, "finish": t.finish_reason, "text": t.text})
     correct = task.check(problem, result.answer)
-    return {"id": problem.id, "question": problem.question, "gold": problem.answer, "answer": result.answer,
+    extra = {}
+    if "first_answer" in result.info:  # a self-correcting strategy: was its first attempt right?
+        extra["first_correct"] = bool(task.check(problem, result.info["first_answer"]))
+    return {**extra, "id": problem.id, "question": problem.question, "gold": problem.answer, "answer": result.answer,
             "correct": bool(correct), "independent_samples": independent, "samples": samples,
             "compute": result.compute.to_dict(), "info": result.info}
 

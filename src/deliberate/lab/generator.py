@@ -49,15 +49,61 @@ class Difficulty:
 DEFAULT_DIFFICULTY = Difficulty(min_steps=4, max_steps=6, max_number=15)
 
 
+# An operation on the running value: ("add", b), ("sub", b), ("add_groups", k, c),
+# ("sub_groups", k, c), ("mul", k) or ("div", k). Kept structured (not only as text) so that
+# training can write the same solution in several equivalent forms and inject realistic mistakes.
+Op = tuple
+
+
+def apply_op(op: Op, x: int) -> int:
+    """The value after one operation (integer division: a wrong attempt may meet an odd value)."""
+    kind, *a = op
+    return {"add": lambda: x + a[0], "sub": lambda: x - a[0], "mul": lambda: x * a[0], "div": lambda: x // a[0],
+            "add_groups": lambda: x + a[0] * a[1], "sub_groups": lambda: x - a[0] * a[1]}[kind]()
+
+
+# How many equivalent ways each operation can be written (see `op_lines`).
+N_FORMS = {"add": 2, "sub": 1, "add_groups": 3, "sub_groups": 3, "mul": 2, "div": 1}
+
+
+def op_lines(op: Op, x: int, form: int = 0, y: int | None = None) -> list[str]:
+    """The solution lines of one operation on x; form 0 is the canonical one.
+
+    Equivalent forms (operands swapped, a product written inline) give sampling several
+    reasoning paths to one answer, as natural chain-of-thought data has; `y` overrides the
+    result (a slip in a wrong attempt).
+    """
+    kind, *a = op
+    y = apply_op(op, x) if y is None else y
+    if kind in ("add_groups", "sub_groups"):
+        k, c = a
+        sign = "+" if kind == "add_groups" else "-"
+        if form == 2:
+            return [f"{x} {sign} {k} * {c} = {y}"]
+        return [f"{k} * {c} = {k * c}" if form == 0 else f"{c} * {k} = {k * c}", f"{x} {sign} {k * c} = {y}"]
+    sign = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[kind]
+    return [f"{a[0]} {sign} {x} = {y}" if form == 1 else f"{x} {sign} {a[0]} = {y}"]
+
+
 @dataclass
 class LabProblem:
-    """One problem in both languages; `steps` are the solution lines (language-neutral)."""
+    """One problem in both languages: a start value and operations (language-neutral)."""
 
     question: dict[str, str]
-    steps: list[str]
+    start: int
+    ops: list[Op]
     answer: int
     n_ops: int
     meta: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> list[str]:
+        """The canonical solution lines, one arithmetic step each."""
+        lines, x = [], self.start
+        for op in self.ops:
+            lines += op_lines(op, x)
+            x = apply_op(op, x)
+        return lines
 
     def solution(self, lang: str) -> str:
         return "\n".join([*self.steps, ANSWER_PHRASE[lang].format(self.answer)])
@@ -67,38 +113,33 @@ class LabProblem:
 
 
 def _operation(rng: random.Random, x: int, d: Difficulty, who: tuple[str, str],
-               friend: tuple[str, str], item: tuple[str, str, str]) -> tuple[str, str, list[str], int] | None:
-    """One story operation applied to the running value x: (en, zh, solution lines, new x)."""
+               friend: tuple[str, str], item: tuple[str, str, str]) -> tuple[str, str, Op] | None:
+    """One story operation on the running value x: (en, zh, op), or None to redraw."""
     _, zh_item, unit = item
     en, zh = who
     kind = rng.choice(["add", "sub", "add_groups", "sub_groups", "mul", "div"])
     if kind == "add":
         b = rng.randint(1, d.max_number)
-        return f"{en} buys {b} more.", f"{zh}又买了{b}{unit}。", [f"{x} + {b} = {x + b}"], x + b
+        return f"{en} buys {b} more.", f"{zh}又买了{b}{unit}。", ("add", b)
     if kind == "sub" and x > 1:
         b = rng.randint(1, min(x - 1, d.max_number))
-        return (f"{en} gives {b} to {friend[0]}.", f"{zh}给了{friend[1]}{b}{unit}。",
-                [f"{x} - {b} = {x - b}"], x - b)
+        return f"{en} gives {b} to {friend[0]}.", f"{zh}给了{friend[1]}{b}{unit}。", ("sub", b)
     if kind in ("add_groups", "sub_groups"):
         k, c = rng.randint(2, d.max_factor), rng.randint(2, min(10, d.max_number))
-        p = k * c
         if kind == "add_groups":
-            return (f"{en} gets {k} bags of {c}.", f"{zh}又得到{k}袋，每袋{c}{unit}。",
-                    [f"{k} * {c} = {p}", f"{x} + {p} = {x + p}"], x + p)
-        if p < x:
-            return (f"{en} sells {k} packs of {c}.", f"{zh}卖掉{k}包，每包{c}{unit}。",
-                    [f"{k} * {c} = {p}", f"{x} - {p} = {x - p}"], x - p)
+            return f"{en} gets {k} bags of {c}.", f"{zh}又得到{k}袋，每袋{c}{unit}。", ("add_groups", k, c)
+        if k * c < x:
+            return f"{en} sells {k} packs of {c}.", f"{zh}卖掉{k}包，每包{c}{unit}。", ("sub_groups", k, c)
         return None
     if kind == "mul":
         k = rng.randint(2, d.max_factor)
-        return (f"Then {en} has {k} times as many.", f"然后{zh}的{zh_item}变成{k}倍。",
-                [f"{x} * {k} = {x * k}"], x * k)
+        return f"Then {en} has {k} times as many.", f"然后{zh}的{zh_item}变成{k}倍。", ("mul", k)
     if kind == "div":
         ks = [k for k in range(2, d.max_factor + 1) if x % k == 0 and x // k > 0]
         if ks:
             k = rng.choice(ks)
             return (f"{en} splits them into {k} equal piles and keeps one.",
-                    f"{zh}把它们平分成{k}份，留下一份。", [f"{x} / {k} = {x // k}"], x // k)
+                    f"{zh}把它们平分成{k}份，留下一份。", ("div", k))
     return None
 
 
@@ -106,21 +147,19 @@ def make_problem(rng: random.Random, d: Difficulty = DEFAULT_DIFFICULTY) -> LabP
     """Draw one problem; operations that would leave the value range are redrawn."""
     who, friend = rng.sample(NAMES, 2)
     item, other_item = rng.sample(ITEMS, 2)
-    x = rng.randint(2, d.max_number)
+    start = x = rng.randint(2, d.max_number)
     en = [f"{who[0]} has {x} {item[0]}."]
     zh = [f"{who[1]}有{x}{item[2]}{item[1]}。"]
-    steps: list[str] = []
+    ops: list[Op] = []
     n_ops = rng.randint(d.min_steps, d.max_steps)
-    done = 0
-    while done < n_ops:
-        op = _operation(rng, x, d, who, friend, item)
-        if op is None or not 0 < op[3] <= d.max_value:
+    while len(ops) < n_ops:
+        drawn = _operation(rng, x, d, who, friend, item)
+        if drawn is None or not 0 < apply_op(drawn[2], x) <= d.max_value:
             continue
-        en.append(op[0])
-        zh.append(op[1])
-        steps += op[2]
-        x = op[3]
-        done += 1
+        en.append(drawn[0])
+        zh.append(drawn[1])
+        ops.append(drawn[2])
+        x = apply_op(drawn[2], x)
     for _ in range(rng.randint(0, d.max_distractors)):
         pos = rng.randint(1, len(en))  # never before the start sentence
         n = rng.randint(2, d.max_number)
@@ -128,7 +167,7 @@ def make_problem(rng: random.Random, d: Difficulty = DEFAULT_DIFFICULTY) -> LabP
         zh.insert(pos, f"{friend[1]}有{n}{other_item[2]}{other_item[1]}。")
     en.append(f"How many {item[0]} does {who[0]} have now?")
     zh.append(f"{who[1]}现在有多少{item[2]}{item[1]}？")
-    return LabProblem({"en": " ".join(en), "zh": "".join(zh)}, steps, x, n_ops)
+    return LabProblem({"en": " ".join(en), "zh": "".join(zh)}, start, ops, x, n_ops)
 
 
 TEST_SEED = 20_241_121  # the held-out split's seed; training seeds are derived elsewhere

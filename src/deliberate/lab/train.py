@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from deliberate.lab.generator import Difficulty, LabProblem, heldout_split, train_stream
+from deliberate.lab import formats
+from deliberate.lab.generator import Difficulty, heldout_split, train_stream
 from deliberate.lab.tokenizer import build_tokenizer
 
 # The training mix: easier and harder than the test difficulty, so the model generalizes
@@ -57,24 +58,20 @@ class LabTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
 
 
-def format_example(p: LabProblem, lang: str) -> tuple[str, str]:
-    """(prompt, completion) in the lab format: the question, a newline, the solution."""
-    return p.question[lang] + "\n", p.solution(lang)
-
-
 def _batch(cfg: LabTrainConfig, tok, step: int, exclude: set[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pack examples into (B, T) windows; labels are -100 on prompt tokens."""
+    """Pack examples into (B, T) windows; labels are -100 on the segments not trained (prompts)."""
     stream = train_stream(cfg.seed * 1_000_003 + step, CURRICULUM, exclude)
     rng = random.Random(step)
     ids: list[int] = []
     labels: list[int] = []
     need = cfg.batch_size * cfg.seq_len
     while len(ids) < need:
-        prompt, completion = format_example(next(stream), rng.choice(cfg.languages))
-        p = tok(prompt, add_special_tokens=False).input_ids
-        c = tok(completion, add_special_tokens=False).input_ids + [tok.eos_token_id]
-        ids += p + c
-        labels += [-100] * len(p) + c
+        for text, trained in formats.example(next(stream), rng.choice(cfg.languages), rng):
+            t = tok(text, add_special_tokens=False).input_ids
+            ids += t
+            labels += t if trained else [-100] * len(t)
+        ids.append(tok.eos_token_id)
+        labels.append(tok.eos_token_id)
     x = torch.tensor(ids[:need]).view(cfg.batch_size, cfg.seq_len)
     y = torch.tensor(labels[:need]).view(cfg.batch_size, cfg.seq_len)
     return x, y
@@ -100,9 +97,9 @@ def train(cfg: LabTrainConfig, console: Console | None = None) -> Path:
     if (out / "tokenizer.json").exists():
         tok = AutoTokenizer.from_pretrained(out)
     else:
-        corpus_stream = train_stream(cfg.seed, CURRICULUM, exclude)
-        corpus = [t for _ in range(10_000) for p in [next(corpus_stream)]
-                  for t in (p.question["en"] + "\n" + p.solution("en"), p.question["zh"] + "\n" + p.solution("zh"))]
+        corpus_stream, rng = train_stream(cfg.seed, CURRICULUM, exclude), random.Random(cfg.seed)
+        corpus = ["".join(text for text, _ in formats.example(next(corpus_stream), lang, rng))
+                  for _ in range(10_000) for lang in ("en", "zh")]
         tok = build_tokenizer(corpus, cfg.vocab_size)
         tok.save_pretrained(out)
     model_cfg = LlamaConfig(

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from deliberate.errors import BadInput, UnknownName
 from deliberate.search.base import Compute, Result, Strategy, Trace, majority
+from deliberate.search.beam import Beam
+from deliberate.search.best_of_n import BestOfN
+from deliberate.search.budget_forcing import BudgetForcing
 from deliberate.search.greedy import Greedy
+from deliberate.search.mcts import MCTS
+from deliberate.search.reflection import Reflection
 from deliberate.search.self_consistency import SelfConsistency
 
 __all__ = ["Compute", "Result", "Strategy", "Trace", "STRATEGIES", "get_strategy", "majority"]
 
-STRATEGIES: dict[str, type[Strategy]] = {"greedy": Greedy, "self-consistency": SelfConsistency}
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (Greedy, SelfConsistency, BestOfN, Beam, MCTS, Reflection, BudgetForcing)}
 DESCRIPTIONS = {
-    "greedy": "one chain of thought at temperature 0 (options: max_tokens, shots)",
-    "self-consistency": "n samples, majority vote over answers (options: n, temperature, top_p, max_tokens, shots)",
+    "greedy": "one chain of thought at temperature 0",
+    "self-consistency": "n samples, majority vote over answers (Wang et al. 2022)",
+    "best-of-n": "n samples, the one a reward scores highest, or reward-weighted majority",
+    "beam": "step-level beam search scored by a step reward; DVTS with --subtrees",
+    "mcts": "Monte Carlo Tree Search over steps or mini-steps, confidence reward (Marco-o1)",
+    "reflection": "answer, then 'Wait! Maybe I made some mistakes!...' and answer again (Marco-o1)",
+    "budget-forcing": "think at least / at most N tokens, appending 'Wait' (s1)",
 }
 
 

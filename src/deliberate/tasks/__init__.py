@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from deliberate.errors import UnknownName
@@ -48,5 +49,4 @@ def load_task(name: str) -> Task:
         return Task(name, f"user file {path}", partial(load_user_jsonl, path), source=path)
     if name not in TASKS:
         raise UnknownName(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, jsonl:PATH.")
-    t = TASKS[name]
-    return Task(t.name, t.description, t.load, t.lang, t.kind, t.max_tokens, t.source)
+    return replace(TASKS[name], _problems=None)  # a fresh copy: problems load lazily per caller

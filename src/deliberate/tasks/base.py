@@ -37,6 +37,7 @@ class Task:
     kind: str = "math"  # "math" (extract + equivalence) or "game24" (expression check)
     max_tokens: int = 256
     source: str = ""  # the data file, for error messages and manifests
+    step_delimiter: str = "\n"  # where one reasoning step ends (tree search actions)
     _problems: list[Problem] | None = field(default=None, repr=False)
 
     @property

@@ -1,0 +1,30 @@
+"""Rewards (verifiers) by name: `get_reward("confidence")`, `get_reward("oracle", task=task)`."""
+
+from __future__ import annotations
+
+from deliberate.errors import BadInput, UnknownName
+from deliberate.rewards.base import AGGREGATES, Path, Reward, check_reward, path_value
+from deliberate.rewards.confidence import Confidence
+from deliberate.rewards.outcome import Consistency, Oracle
+from deliberate.tasks.base import Task
+
+__all__ = ["AGGREGATES", "REWARDS", "Confidence", "Consistency", "Oracle", "Path", "Reward", "check_reward",
+           "get_reward", "path_value"]
+
+REWARDS = {
+    "confidence": "Marco-o1's mean top-5 token confidence (no answer key needed)",
+    "consistency": "share of the other paths that reach the same answer (no answer key needed)",
+    "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
+}
+
+
+def get_reward(name: str, *, task: Task | None = None) -> Reward:
+    if name == "confidence":
+        return Confidence()
+    if name == "consistency":
+        return Consistency()
+    if name == "oracle":
+        if task is None or task.kind == "open":
+            raise BadInput("the oracle reward needs an answer key; this task has none.")
+        return Oracle(task)
+    raise UnknownName(f"unknown reward {name!r}; choose one of: {', '.join(REWARDS)}.")

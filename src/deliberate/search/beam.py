@@ -1,0 +1,135 @@
+"""`beam`: step-level beam search scored by a step reward, and DVTS.
+
+Every round, each live beam is expanded into `expand` children (one batched call for all the
+beams of all the problems), each child's partial path is scored by the reward (the confidence
+reward scores a partial path by the mean confidence of its tokens so far), and the best
+`width` children are kept. A child that finishes its answer leaves the beam and joins the
+finished paths; the search stops when `width` paths have finished, no beam is live, or the
+token budget is spent. The answer is the best-scored finished path (or, with
+`vote="weighted"`, the answer with the largest summed score).
+
+With `subtrees=S > 1` it is diverse verifier tree search (DVTS, Beeching et al. 2024): the
+first round's children are split into S groups, each group is its own beam search with width
+`width // S`, and the groups never compete, which keeps the paths diverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.rewards import AGGREGATES, Path, check_reward, get_reward, path_value
+from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.search.best_of_n import pick
+from deliberate.search.tree import Action, Node, Tree, expand
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+
+@dataclass(frozen=True)
+class BeamConfig:
+    width: int = 4
+    expand: int = 4  # children per beam per round
+    subtrees: int = 1  # > 1: DVTS with this many independent subtrees
+    action: str = "step"
+    reward: str = "confidence"
+    aggregate: str = "last"
+    vote: str = "best"
+    temperature: float = 1.0
+    max_tokens: int | None = None  # per path
+    shots: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("width", "expand", "subtrees"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.width % self.subtrees:
+            raise BadInput(f"width must be a multiple of subtrees, got width={self.width}, subtrees={self.subtrees}.")
+        Action.parse(self.action)
+        if self.aggregate not in AGGREGATES:
+            raise BadInput(f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}.")
+        if self.vote not in ("best", "weighted"):
+            raise BadInput(f"vote must be best or weighted, got {self.vote!r}.")
+        if self.temperature <= 0:
+            raise BadInput(f"temperature must be > 0, got {self.temperature}.")
+
+
+@dataclass
+class _Beam:
+    node: Node
+    group: int
+    score: float = 0.0
+
+
+class Beam(Strategy):
+    name = "beam"
+    Config = BeamConfig
+
+    def __init__(self, config: BeamConfig | None = None, **options) -> None:
+        self.config = config or BeamConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        reward = get_reward(c.reward, task=task)
+        check_reward(reward, backend)
+        action = Action.parse(c.action, task.step_delimiter)
+        cap = c.max_tokens or task.max_tokens
+        prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
+        trees = [Tree(pr.text, p.question, str(action)) for p, pr in zip(problems, prompts, strict=True)]
+        live = [[_Beam(t.root, 0)] for t in trees]
+        done: list[list[_Beam]] = [[] for _ in problems]
+        compute = [Compute() for _ in problems]
+        per_group = c.width // c.subtrees
+        for rnd in range(cap):  # a round generates at least one token per path: never more rounds than tokens
+            requests, owners = [], []
+            for i, beams in enumerate(live):
+                base = problem_seed(seed, problems[i]) * 1009 + rnd * 31  # independent of the batch
+                for j, b in enumerate(beams):
+                    k = c.width * c.expand if b.node is trees[i].root else c.expand
+                    requests.append((trees[i], b.node, k, base + j, cap - trees[i].tokens(b.node)))
+                    owners.append((i, b.group))
+            if not requests:
+                break
+            kids, costs = expand(backend, requests, action, temperature=c.temperature,
+                                 answer_stops=prompts[0].stop, extract=task.extract, dedupe=True)
+            cands: list[list[_Beam]] = [[] for _ in problems]
+            for (i, group), new, cost in zip(owners, kids, costs, strict=True):
+                compute[i] += cost
+                for j, ch in enumerate(new):
+                    if not ch.terminal and trees[i].tokens(ch) >= cap:
+                        ch.terminal, ch.answer = True, task.extract(trees[i].text(ch))[0]
+                    g = j % c.subtrees if ch.parent == 0 else group  # DVTS: the first round deals out groups
+                    cands[i].append(_Beam(ch, g))
+            for i, cs in enumerate(cands):
+                self._score(reward, problems[i], trees[i], cs, c.aggregate)
+                done[i] += [b for b in cs if b.node.terminal]
+                live[i] = []
+                if len(done[i]) >= c.width:
+                    continue
+                for g in range(c.subtrees):
+                    mine = sorted((b for b in cs if b.group == g and not b.node.terminal), key=lambda b: -b.score)
+                    live[i] += mine[:per_group]
+        return [self._result(trees[i], done[i] or live[i], compute[i], reward.name, task) for i in range(len(problems))]
+
+    @staticmethod
+    def _score(reward, problem: Problem, tree: Tree, beams: list[_Beam], aggregate: str) -> None:
+        paths = []
+        for b in beams:
+            nodes = tree.path(b.node)
+            paths.append(Path([n.text for n in nodes], [n.confidences for n in nodes], b.node.answer))
+        for b, scores in zip(beams, reward(problem, paths), strict=True):
+            b.score = path_value(scores, aggregate)
+            b.node.reward = scores[-1] if scores else None
+
+    def _result(self, tree: Tree, beams: list[_Beam], compute: Compute, reward: str, task: Task) -> Result:
+        traces = []
+        for b in beams:
+            text = tree.text(b.node)
+            answer, rule = task.extract(text)
+            traces.append(Trace(text, answer, rule, tree.tokens(b.node), "stop" if b.node.terminal else "length",
+                                b.score))
+        return Result(pick(traces, self.config.vote), traces, compute,
+                      {"reward": reward, "nodes": len(tree.nodes), "tree": tree.to_json()})

@@ -1,0 +1,86 @@
+"""`best-of-n`: sample N chains of thought, keep the one a reward scores highest.
+
+With `vote="weighted"` it is weighted majority voting instead: every answer collects the sum
+of the scores of the paths that reach it (Li et al. 2023; search-and-learn's weighted
+best-of-N). A reward that needs the answer key (`oracle`) is accepted for analysis only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend, Generation
+from deliberate.errors import BadInput
+from deliberate.rewards import AGGREGATES, Path, check_reward, get_reward, path_value
+from deliberate.search.base import Result, Strategy, Trace, sample, traces_of, vote_key
+from deliberate.search.tree import token_confidence
+from deliberate.tasks.base import Problem, Task
+
+
+@dataclass(frozen=True)
+class BestOfNConfig:
+    n: int = 16
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int | None = None
+    shots: int = 8
+    reward: str = "confidence"
+    aggregate: str = "last"  # how step scores make a path's score: last | min | mean | prod
+    vote: str = "best"  # best: the top-scored path; weighted: answers weighted by summed scores
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise BadInput(f"n must be >= 1, got {self.n}.")
+        if self.temperature <= 0:
+            raise BadInput(f"temperature must be > 0 for sampling, got {self.temperature}.")
+        if self.aggregate not in AGGREGATES:
+            raise BadInput(f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}.")
+        if self.vote not in ("best", "weighted"):
+            raise BadInput(f"vote must be best or weighted, got {self.vote!r}.")
+
+
+def paths_of(gen: Generation, traces: Sequence[Trace]) -> list[Path]:
+    """Each completion as a one-step path, with the token confidences it was generated with."""
+    return [Path([c.text], [[token_confidence(t) for t in c.logprobs or [] if t.top]], t.answer)
+            for c, t in zip(gen.completions, traces, strict=True)]
+
+
+def pick(traces: Sequence[Trace], vote: str) -> str | None:
+    """The answer of the best-scored trace, or the answer with the largest summed score."""
+    scored = [t for t in traces if t.answer is not None]
+    if not scored:
+        return None
+    if vote == "best":
+        return max(scored, key=lambda t: t.score).answer  # max keeps the first of equal scores
+    totals: dict[str, float] = defaultdict(float)
+    first: dict[str, str] = {}
+    for t in scored:
+        totals[vote_key(t.answer)] += t.score
+        first.setdefault(vote_key(t.answer), t.answer)
+    return first[max(totals, key=totals.get)]
+
+
+class BestOfN(Strategy):
+    name = "best-of-n"
+    Config = BestOfNConfig
+    samples = True
+
+    def __init__(self, config: BestOfNConfig | None = None, **options) -> None:
+        self.config = config or BestOfNConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        reward = get_reward(c.reward, task=task)
+        check_reward(reward, backend)
+        runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
+                      max_tokens=c.max_tokens, seed=seed, shots=c.shots, logprobs=5 if reward.needs_logprobs else None)
+        out = []
+        for problem, (gen, compute) in zip(problems, runs, strict=True):
+            traces = traces_of(gen, task)
+            for t, steps in zip(traces, reward(problem, paths_of(gen, traces)), strict=True):
+                t.score = path_value(steps, c.aggregate)
+            out.append(Result(pick(traces, c.vote), traces, compute, {"reward": reward.name}))
+        return out

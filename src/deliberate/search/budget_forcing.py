@@ -1,0 +1,97 @@
+"""`budget-forcing` (s1, Muennighoff et al. 2025): control how long a model thinks.
+
+For models that think inside `<think>…</think>`: while the thinking is shorter than
+`min_think` tokens, an attempt to end it is suppressed and "Wait" is appended, so the model
+thinks on; at `max_think` tokens the end of thinking is forced. Then the answer is generated
+after `</think>`. Suppression works by stopping at `</think>` and not keeping it, which is the
+same as s1's removal of the end-of-thinking token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BackendError, BadInput
+from deliberate.lab.formats import THINK_CLOSE, THINK_OPEN, WAIT
+from deliberate.params import SamplingParams
+from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+
+@dataclass(frozen=True)
+class BudgetForcingConfig:
+    min_think: int = 0  # tokens of thinking before an end is allowed
+    max_think: int = 256  # tokens of thinking at most
+    answer_tokens: int = 32  # for the answer after </think>
+    temperature: float = 0.0
+    wait: str = WAIT
+    shots: int = 8
+
+    def __post_init__(self) -> None:
+        if self.min_think < 0 or self.max_think < 1 or self.answer_tokens < 1:
+            raise BadInput("need min_think >= 0, max_think >= 1 and answer_tokens >= 1.")
+        if self.min_think > self.max_think:
+            raise BadInput(f"min_think must be <= max_think, got {self.min_think} > {self.max_think}.")
+        if self.temperature < 0:
+            raise BadInput(f"temperature must be >= 0, got {self.temperature}.")
+
+
+class BudgetForcing(Strategy):
+    name = "budget-forcing"
+    Config = BudgetForcingConfig
+
+    def __init__(self, config: BudgetForcingConfig | None = None, **options) -> None:
+        self.config = config or BudgetForcingConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        if not backend.capabilities.think_format:
+            raise BackendError(f"budget forcing needs a model that thinks in {THINK_OPEN}…{THINK_CLOSE}; "
+                               f"{backend.spec!r} has no think format.")
+        heads = [build_prompt(task, p, backend, c.shots).text + f"{THINK_OPEN}\n" for p in problems]
+        thought = ["" for _ in problems]
+        used = [0 for _ in problems]
+        waits = [0 for _ in problems]
+        compute = [Compute() for _ in problems]
+        live = list(range(len(problems)))
+        rnd = 0
+        while live:  # each round: think on until </think>, the budget, or the end of the text
+            gens = self._call(backend, [heads[i] + thought[i] for i in live],
+                              [SamplingParams(temperature=c.temperature, max_tokens=c.max_think - used[i],
+                                              stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
+                               for i in live], [compute[i] for i in live])
+            still = []
+            for i, g in zip(live, gens, strict=True):
+                comp = g.completions[0]
+                thought[i] += comp.text
+                used[i] += comp.n_tokens
+                if comp.stop == THINK_CLOSE and used[i] < c.min_think:
+                    thought[i] = thought[i].rstrip("\n") + f"\n{c.wait}\n"  # suppress the end: think on
+                    waits[i] += 1
+                    still.append(i)
+            live, rnd = still, rnd + 1
+        ends = [thought[i].rstrip("\n") + f"\n{THINK_CLOSE}\n" for i in range(len(problems))]
+        gens = self._call(backend, [h + e for h, e in zip(heads, ends, strict=True)],
+                          SamplingParams(temperature=0.0, max_tokens=c.answer_tokens), compute)
+        out = []
+        for i, g in enumerate(gens):
+            comp = g.completions[0]
+            text = f"{THINK_OPEN}\n{ends[i]}{comp.text}"
+            answer, rule = task.extract(text)
+            trace = Trace(text, answer, rule, used[i] + comp.n_tokens, comp.finish_reason)
+            out.append(Result(answer, [trace], compute[i], {"think_tokens": used[i], "waits": waits[i]}))
+        return out
+
+    @staticmethod
+    def _call(backend: Backend, prompts: list[str], params, computes: list[Compute]):
+        t0 = time.perf_counter()
+        gens = backend.generate(prompts, params)
+        share = (time.perf_counter() - t0) / len(prompts)
+        for g, cp in zip(gens, computes, strict=True):
+            cp += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
+        return gens

@@ -1,0 +1,233 @@
+"""`mcts`: Monte Carlo Tree Search over reasoning steps, as in Marco-o1.
+
+Each iteration runs the four textbook phases for every problem of the batch in lock-step, so
+each phase is one batched backend call for all of them:
+
+1. `_select`: from the root, follow the child with the best UCT score,
+   Q(c) + C * sqrt(ln N(parent) / N(c)), or PUCT, Q(c) + C * P(c) * sqrt(N(parent)) / (1 + N(c))
+   with P the model's per-token probability of the step normalized over its siblings; an
+   unvisited child is taken first. Stops at a node with no children or a terminal one.
+2. `_expand`: sample k children of that leaf (an action is a step or a mini-step of N tokens);
+   identical children are merged.
+3. `_simulate`: from the first new child, roll out to a finished answer at the rollout
+   temperature, and score the whole path (steps plus rollout) with the reward; the
+   `confidence` reward gives Marco-o1's v = mean token confidence of the path.
+4. `_back_propagate`: add v to the value sum and 1 to the visits of every node on the path, root
+   included.
+
+The answer (`final="visits"`, the default): descend from the root by most visits (ties: higher
+mean value) to a terminal node or a leaf, then take the best-valued rollout through that node.
+`final="value"` takes the best-valued rollout of the whole search. Deviation from Marco-o1:
+its code keeps no rollouts and builds the final path step by step; we keep every rollout as a
+trace so that Test@N and the compute are reported like any sampling strategy's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.params import SamplingParams
+from deliberate.rewards import Path, Reward, check_reward, get_reward, path_value
+from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.search.tree import Action, Node, Tree, expand, token_confidence
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+
+@dataclass(frozen=True)
+class MCTSConfig:
+    iterations: int = 8
+    children: int = 3  # k: children sampled per expansion
+    action: str = "step"  # step | mini-step:N
+    exploration: float = 1.0  # C in UCT / PUCT
+    select: str = "uct"  # uct | puct
+    reward: str = "confidence"
+    temperature: float = 1.0  # for expansions
+    rollout_temperature: float = 0.7
+    final: str = "visits"  # visits | value
+    max_tokens: int | None = None  # per path (default: the task's)
+    shots: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "children"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"{name} must be >= 1, got {getattr(self, name)}.")
+        Action.parse(self.action)
+        if self.exploration < 0:
+            raise BadInput(f"exploration must be >= 0, got {self.exploration}.")
+        if self.select not in ("uct", "puct"):
+            raise BadInput(f"select must be uct or puct, got {self.select!r}.")
+        if self.final not in ("visits", "value"):
+            raise BadInput(f"final must be visits or value, got {self.final!r}.")
+        if self.temperature <= 0 or self.rollout_temperature < 0:
+            raise BadInput("temperature must be > 0 and rollout_temperature >= 0.")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise BadInput(f"max_tokens must be >= 1, got {self.max_tokens}.")
+
+
+@dataclass
+class Rollout:
+    node: int  # where the simulation started
+    text: str  # the whole path: the steps to node, then the rollout
+    value: float
+    answer: str | None
+    rule: str
+    tokens: int  # tokens of the rollout itself
+    finish: str
+
+
+@dataclass
+class _Search:
+    """One problem's search: its tree, rollouts and compute."""
+
+    problem: Problem
+    tree: Tree
+    seed: int
+    answer_stops: tuple[str, ...]
+    rollouts: list[Rollout] = field(default_factory=list)
+    compute: Compute = field(default_factory=Compute)
+
+
+def uct(parent: Node, child: Node, c: float) -> float:
+    if child.visits == 0:
+        return math.inf
+    return child.value + c * math.sqrt(math.log(parent.visits) / child.visits)
+
+
+def puct(parent: Node, child: Node, c: float, prior: float) -> float:
+    return child.value + c * prior * math.sqrt(parent.visits) / (1 + child.visits)
+
+
+class MCTS(Strategy):
+    name = "mcts"
+    Config = MCTSConfig
+    samples = False
+
+    def __init__(self, config: MCTSConfig | None = None, **options) -> None:
+        self.config = config or MCTSConfig(**options)
+
+    # -- the four phases -------------------------------------------------------------------
+    def _select(self, tree: Tree) -> Node:
+        node = tree.root
+        while node.children and not node.terminal:
+            kids = tree.children(node)
+            if self.config.select == "uct":
+                node = max(kids, key=lambda ch: uct(node, ch, self.config.exploration))
+            else:
+                total = sum(k.prior for k in kids) or 1.0
+                node = max(kids, key=lambda ch: (ch.visits == 0 and node.visits == 0,
+                                                 puct(node, ch, self.config.exploration, ch.prior / total)))
+        return node
+
+    def _expand(self, backend: Backend, task: Task, searches: list[_Search], leaves: list[Node], it: int,
+                action: Action, max_tokens: int) -> list[Node]:
+        """Expand the non-terminal leaves (one call); return the node each search simulates from."""
+        todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal]
+        requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it,
+                     max_tokens - searches[i].tree.tokens(leaves[i])) for i in todo]
+        kids, costs = expand(backend, requests, action, temperature=self.config.temperature,
+                             answer_stops=searches[0].answer_stops if searches else (), extract=task.extract)
+        starts = list(leaves)
+        for i, new, cost in zip(todo, kids, costs, strict=True):
+            s = searches[i]
+            s.compute += cost
+            for ch in new:
+                if not ch.terminal and s.tree.tokens(ch) >= max_tokens:  # out of budget: finished, as is
+                    ch.terminal, ch.answer = True, task.extract(s.tree.text(ch))[0]
+            starts[i] = new[0]
+        return starts
+
+    def _simulate(self, backend: Backend, task: Task, reward: Reward, searches: list[_Search], starts: list[Node],
+                  it: int, max_tokens: int) -> list[float]:
+        """Roll every non-terminal start out to an answer (one call), then score each whole path."""
+        todo = [i for i, n in enumerate(starts) if not n.terminal]
+        want_lp = 5 if reward.needs_logprobs else None
+        params = [SamplingParams(n=1, temperature=self.config.rollout_temperature, stop=searches[i].answer_stops,
+                                 max_tokens=max(1, max_tokens - searches[i].tree.tokens(starts[i])),
+                                 seed=searches[i].seed * 104_729 + it, logprobs=want_lp) for i in todo]
+        t0 = time.perf_counter()
+        gens = backend.generate([searches[i].tree.prompt + searches[i].tree.text(starts[i]) for i in todo],
+                                params) if todo else []
+        share = (time.perf_counter() - t0) / max(1, len(todo))
+        gen_of = dict(zip(todo, gens, strict=True))
+        values = []
+        for i, (s, node) in enumerate(zip(searches, starts, strict=True)):
+            nodes = s.tree.path(node)
+            steps, confs = [n.text for n in nodes], [n.confidences for n in nodes]
+            tail = gen_of[i].completions[0] if i in gen_of else None
+            if tail is not None:
+                s.compute += Compute(tail.n_tokens, gen_of[i].prompt_tokens, 1, share)
+                steps.append(tail.text)
+                confs.append([token_confidence(t) for t in tail.logprobs or [] if t.top])
+            text = "".join(steps)
+            answer, rule = task.extract(text)
+            scores = reward(s.problem, [Path(steps, confs, answer)])[0]
+            v = path_value(scores, "last")
+            if node.reward is None and nodes:
+                node.reward = scores[len(nodes) - 1]
+            if tail is not None or node.visits == 0:  # a revisited finished node adds no new trace
+                s.rollouts.append(Rollout(node.id, text, v, answer, rule, tail.n_tokens if tail else 0,
+                                          tail.finish_reason if tail else "stop"))
+            values.append(v)
+        return values
+
+    @staticmethod
+    def _back_propagate(tree: Tree, node: Node, value: float) -> None:
+        for n in [tree.root, *tree.path(node)]:
+            n.visits += 1
+            n.value_sum += value
+
+    # -- the answer ------------------------------------------------------------------------
+    def best(self, s: _Search) -> Rollout | None:
+        if not s.rollouts:
+            return None
+        if self.config.final == "value":
+            return max(s.rollouts, key=lambda r: r.value)
+        node = s.tree.root
+        while node.children and not node.terminal:
+            node = max(s.tree.children(node), key=lambda ch: (ch.visits, ch.value))
+        below = _subtree(s.tree, node)
+        return max([r for r in s.rollouts if r.node in below] or s.rollouts, key=lambda r: r.value)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        reward = get_reward(c.reward, task=task)
+        check_reward(reward, backend)
+        action = Action.parse(c.action, task.step_delimiter)
+        max_tokens = c.max_tokens or task.max_tokens
+        if action.kind == "mini-step" and action.tokens > max_tokens:
+            raise BadInput(f"a {action} action is larger than max_tokens={max_tokens}.")
+        searches = []
+        for p in problems:
+            prompt = build_prompt(task, p, backend, c.shots)
+            searches.append(_Search(p, Tree(prompt.text, p.question, str(action)), problem_seed(seed, p),
+                                    tuple(prompt.stop)))
+        for it in range(c.iterations):
+            leaves = [self._select(s.tree) for s in searches]
+            starts = self._expand(backend, task, searches, leaves, it, action, max_tokens)
+            values = self._simulate(backend, task, reward, searches, starts, it, max_tokens)
+            for s, node, v in zip(searches, starts, values, strict=True):
+                self._back_propagate(s.tree, node, v)
+        return [self._result(s, reward.name) for s in searches]
+
+    def _result(self, s: _Search, reward: str) -> Result:
+        best = self.best(s)
+        traces = [Trace(r.text, r.answer, r.rule, r.tokens, r.finish, r.value) for r in s.rollouts]
+        info = {"reward": reward, "iterations": self.config.iterations, "nodes": len(s.tree.nodes),
+                "tree": s.tree.to_json()}
+        return Result(best.answer if best else None, traces, s.compute, info)
+
+
+def _subtree(tree: Tree, node: Node) -> set[int]:
+    out, todo = set(), [node.id]
+    while todo:
+        i = todo.pop()
+        out.add(i)
+        todo += tree.nodes[i].children
+    return out

@@ -1,0 +1,71 @@
+"""`reflection`: answer, then append Marco-o1's reflection phrase and let the model think again.
+
+"Wait! Maybe I made some mistakes! I need to rethink from scratch." is appended after a
+finished attempt, for `rounds` rounds; the answer is the last attempt's. Without an external
+signal, self-correction can break right answers as easily as it repairs wrong ones, so every
+result records the first attempt's answer and the evaluation reports both counts: the share of
+first answers that were wrong and got repaired, and the number of right ones that got broken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.lab.formats import REFLECTION
+from deliberate.params import SamplingParams
+from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+
+@dataclass(frozen=True)
+class ReflectionConfig:
+    rounds: int = 1
+    temperature: float = 0.0  # 0: greedy attempts
+    max_tokens: int | None = None  # per attempt
+    shots: int = 8
+    phrase: str = REFLECTION
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise BadInput(f"rounds must be >= 1, got {self.rounds}.")
+        if self.temperature < 0:
+            raise BadInput(f"temperature must be >= 0, got {self.temperature}.")
+        if not self.phrase.strip():
+            raise BadInput("the reflection phrase is empty.")
+
+
+class Reflection(Strategy):
+    name = "reflection"
+    Config = ReflectionConfig
+
+    def __init__(self, config: ReflectionConfig | None = None, **options) -> None:
+        self.config = config or ReflectionConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
+        contexts = [pr.text for pr in prompts]
+        traces: list[list[Trace]] = [[] for _ in problems]
+        compute = [Compute() for _ in problems]
+        for rnd in range(c.rounds + 1):
+            if rnd:
+                contexts = [ctx + ts[-1].text + f"\n{c.phrase}\n" for ctx, ts in zip(contexts, traces, strict=True)]
+            params = [SamplingParams(temperature=c.temperature, max_tokens=c.max_tokens or task.max_tokens,
+                                     stop=pr.stop, seed=problem_seed(seed, p) + rnd)
+                      for p, pr in zip(problems, prompts, strict=True)]
+            t0 = time.perf_counter()
+            gens = backend.generate(contexts, params)
+            share = (time.perf_counter() - t0) / len(problems)
+            for i, g in enumerate(gens):
+                comp = g.completions[0]
+                answer, rule = task.extract(comp.text)
+                traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
+                compute[i] += Compute(comp.n_tokens, g.prompt_tokens, 1, share)
+        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts]})
+                for ts, cp in zip(traces, compute, strict=True)]

@@ -1,0 +1,56 @@
+"""Rewards pinned to the number: Marco-o1's confidence, consistency, oracle, aggregates."""
+
+import math
+
+import pytest
+
+from deliberate import BackendError, BadInput, UnknownName
+from deliberate.backends.base import Capabilities, TokenLogprob
+from deliberate.backends.scripted import ScriptedBackend
+from deliberate.rewards import Path, check_reward, get_reward, path_value
+from deliberate.search.tree import token_confidence
+from deliberate.tasks import Problem, Task
+
+TASK = Task("t", "test", lambda: [])
+PROBLEM = Problem("p", "q", "3")
+
+
+def test_token_confidence_normalizes_over_the_top_five_only():
+    top = [("a", math.log(0.4)), ("b", math.log(0.2)), ("c", math.log(0.1)), ("d", math.log(0.05)),
+           ("e", math.log(0.05)), ("f", math.log(0.2))]  # the sixth is ignored
+    assert token_confidence(TokenLogprob("b", math.log(0.2), top)) == pytest.approx(0.2 / 0.8)
+    assert token_confidence(TokenLogprob("a", math.log(0.4), top)) == pytest.approx(0.5)
+    with pytest.raises(BadInput, match="top-k logprobs"):
+        token_confidence(TokenLogprob("a", -1.0, []))
+
+
+def test_confidence_is_the_running_token_mean():
+    scores = get_reward("confidence")(PROBLEM, [Path(["ab", "c"], [[0.5, 1.0], [0.25]], "3")])
+    assert scores[0] == pytest.approx([0.75, (0.5 + 1.0 + 0.25) / 3])
+    with pytest.raises(BadInput, match="token confidences"):
+        get_reward("confidence")(PROBLEM, [Path(["ab", "c"], [[0.5]], "3")])
+
+
+def test_consistency_and_oracle():
+    paths = [Path(["x"], [], "3"), Path(["y", "z"], [], "3.0"), Path(["w"], [], "4"), Path(["v"], [], None)]
+    assert get_reward("consistency")(PROBLEM, paths) == [[1 / 3], [1 / 3, 1 / 3], [0.0], [0.0]]
+    assert get_reward("oracle", task=TASK)(PROBLEM, paths) == [[1.0], [1.0, 1.0], [0.0], [0.0]]
+
+
+def test_aggregates_and_names():
+    assert path_value([0.9, 0.2, 0.5], "min") == 0.2
+    assert path_value([0.9, 0.2, 0.5], "mean") == pytest.approx(1.6 / 3)
+    assert path_value([], "last") == 0.0
+    with pytest.raises(BadInput, match="aggregate"):
+        path_value([1.0], "max")
+    with pytest.raises(UnknownName, match="confidence"):
+        get_reward("prm-of-dreams")
+    with pytest.raises(BadInput, match="answer key"):
+        get_reward("oracle", task=Task("open", "no key", lambda: [], kind="open"))
+
+
+def test_a_backend_without_logprobs_is_refused_before_generating():
+    b = ScriptedBackend(lambda *a: [], Capabilities(max_logprobs=0))
+    with pytest.raises(BackendError, match="needs top-5 logprobs"):
+        check_reward(get_reward("confidence"), b)
+    check_reward(get_reward("consistency"), b)  # needs nothing
