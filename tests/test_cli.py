@@ -30,6 +30,17 @@ def run(*args):
     (["eval", "--task", "lab-en", "--strategy", "self-consistency", "--n", "-2"], "n must be >= 1, got -2."),
     (["solve", "   "], "the question is empty."),
     (["solve", "apples " * 600, "--threads", "1"], "context of 512 tokens"),
+    (["eval", "--task", "lab-en", "--strategy", "beam", "--width", "0"], "width must be >= 1, got 0."),
+    (["eval", "--task", "lab-en", "--strategy", "mcts", "--action", "mini-step:64", "--max-tokens", "32",
+      "--limit", "1", "--threads", "1"], "larger than max_tokens=32"),
+    (["eval", "--task", "lab-en", "--strategy", "mcts", "--action", "chunk:3"], "unknown action 'chunk:3'"),
+    (["eval", "--task", "lab-translate-en-zh", "--strategy", "best-of-n", "--reward", "oracle", "--limit", "1",
+      "--threads", "1"], "needs an answer key"),
+    (["eval", "--task", "lab-en", "--strategy", "greedy", "--width", "4"], "takes no option 'width'"),
+    (["eval", "--task", "lab-en", "--strategy", "mcts", "--reward", "nope", "--limit", "1", "--threads", "1"],
+     "unknown reward 'nope'"),
+    (["bench", "scaling", "--budgets", "1,x"], "--budgets must be a comma-separated list"),
+    (["bench", "scaling", "--strategies", "alphazero"], "unknown strategy 'alphazero'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     r = run(*args)
@@ -95,3 +106,26 @@ def test_killed_eval_resumes_without_losing_or_repeating_rows(tmp_path):
     ids = [json.loads(x)["id"] for x in after]
     assert len(ids) == len(set(ids)) == 24
     assert after[:len(before)] == before  # finished rows were kept, not regenerated
+
+
+def test_search_strategies_run_from_the_cli(tmp_path):
+    for args in (["--strategy", "mcts", "--iterations", "2", "--action", "mini-step:16"],
+                 ["--strategy", "beam", "--width", "2", "--expand", "2"],
+                 ["--strategy", "best-of-n", "--n", "3", "--vote", "weighted"],
+                 ["--strategy", "reflection"], ["--strategy", "budget-forcing", "--min-think", "80"]):
+        r = run("eval", "--task", "lab-en", "--limit", "2", "--threads", "1", "--out", str(tmp_path / args[1]),
+                "--json", *args)
+        assert r.exit_code == 0, r.output
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
+        assert summary["strategy"] == args[1] and summary["n_problems"] == 2 and summary["tokens_generated"] > 0
+
+
+def test_bench_scaling_prints_a_table_and_json(tmp_path):
+    r = run("bench", "scaling", "--task", "lab-zh", "--limit", "2", "--budgets", "1,2", "--strategies",
+            "self-consistency,mcts-step", "--threads", "1", "--out", str(tmp_path), "--json",
+            "--plot", str(tmp_path / "p.png"))
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [(c["strategy"], c["budget"]) for c in res["cells"]] == [
+        ("self-consistency", 1), ("self-consistency", 2), ("mcts-step", 1), ("mcts-step", 2)]
+    assert "multiples of greedy" in r.stdout and (tmp_path / "p.png").exists()

@@ -19,6 +19,8 @@ app = typer.Typer(help="Deliberate reasoning for any language model, measured.",
                   pretty_exceptions_enable=False, add_completion=False)
 lab_app = typer.Typer(help="The lab model: train it, export it.", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
+bench_app = typer.Typer(help="Benchmarks: accuracy against compute.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 out = Console()
 err = Console(stderr=True)
 
@@ -45,12 +47,13 @@ Select = Annotated[str | None, typer.Option("--select", help="mcts: uct or puct 
 RolloutTemp = Annotated[float | None, typer.Option("--rollout-temperature", help="mcts: rollout temperature.")]
 Final = Annotated[str | None, typer.Option("--final", help="mcts: answer by most visited path or best value.")]
 Vote = Annotated[str | None, typer.Option("--vote", help="best-of-n, beam: best or weighted (majority).")]
-Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection: reflection rounds.")]
+Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection, self-refine: rounds.")]
+Reflect = Annotated[bool | None, typer.Option("--reflect/--no-reflect", help="mcts: reflect after each rollout.")]
 MinThink = Annotated[int | None, typer.Option("--min-think", help="budget-forcing: least thinking tokens.")]
 MaxThink = Annotated[int | None, typer.Option("--max-think", help="budget-forcing: most thinking tokens.")]
 SEARCH_OPTIONS = ("n", "temperature", "max_tokens", "shots", "width", "expand", "subtrees", "iterations", "children",
                   "action", "reward", "exploration", "select", "rollout_temperature", "final", "vote", "rounds",
-                  "min_think", "max_think")
+                  "min_think", "max_think", "reflect")
 
 
 def fail_cleanly(fn):
@@ -80,7 +83,8 @@ def solve(question: Annotated[str, typer.Argument(help="The question to answer."
           width: Width = None, expand: Expand = None, subtrees: Subtrees = None, iterations: Iterations = None,
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
-          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None) -> None:
+          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
+          reflect: Reflect = None) -> None:
     """Answer one question and print the reasoning and the answer."""
     from deliberate import get_strategy, load_backend
     from deliberate import solve as solve_
@@ -113,7 +117,8 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
           width: Width = None, expand: Expand = None, subtrees: Subtrees = None, iterations: Iterations = None,
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
-          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None) -> None:
+          rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
+          reflect: Reflect = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy
@@ -159,6 +164,8 @@ def print_summary(s: dict) -> None:
     for k, v in s.items():
         if k.startswith(("pass@", "maj@", "test@")):
             table.add_row(k, f"{v:.1%}")
+    if "chrf" in s:
+        table.add_row("chrF (mean / corpus)", f"{s['chrf']:.1f} / {s['corpus_chrf']:.1f}")
     if "repaired" in s:
         table.add_row("first attempt", f"{s['first_accuracy']:.1%}")
         table.add_row("repaired / broken", f"{s['repaired']} ({s['repaired_share']:.1%} of wrong first answers) / "
@@ -232,6 +239,60 @@ def models() -> None:
     for name, d in MODELS.items():
         table.add_row(name, d)
     out.print(table)
+
+
+@bench_app.command("scaling")
+@fail_cleanly
+def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task name or jsonl:PATH.")] = "lab-en",
+                  model: Model = "lab",
+                  budgets: Annotated[str, typer.Option(help="Compute budgets, multiples of greedy's tokens.")]
+                  = "1,4,16",
+                  strategies: Annotated[str | None, typer.Option(help="Comma-separated (default: all that apply).")]
+                  = None,
+                  limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+                  seed: Seed = 0, threads: Threads = None,
+                  out_dir: Annotated[Path, typer.Option("--out", help="Bench folder (cells resume).")]
+                  = Path("runs/bench"),
+                  batch: Annotated[int, typer.Option(help="Problems per backend call.")] = 8,
+                  plot: Annotated[Path | None, typer.Option(help="Write accuracy vs tokens here (PNG).")] = None,
+                  as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the result.")]
+                  = False) -> None:
+    """Every strategy at every budget on the same problems: one table (and a plot)."""
+    from deliberate import load_backend, load_task
+    from deliberate.eval.scaling import DEFAULT, check_variants, parse_list, plot_scaling, run_scaling
+
+    if limit is not None and limit < 1:
+        raise BadInput(f"--limit must be >= 1, got {limit}.")
+    budget_list = parse_list(budgets, "budgets", int)
+    names = parse_list(strategies, "strategies") if strategies else DEFAULT
+    check_variants(names)
+    t = load_task(task)
+    _ = t.problems
+    backend = load_backend(model, threads=threads)
+    metric = "chrf" if not t.has_answer_key else "accuracy"
+    table = Table("strategy", "budget", "accuracy (95% CI)" if metric == "accuracy" else "chrF", "Test@N",
+                  "tokens/problem", "x greedy", "seconds", "setting",
+                  title=f"{t.name} · {model} · budgets are multiples of greedy's tokens; actual tokens beside")
+    with err.status("greedy...") as status:
+        def on_cell(c: dict) -> None:
+            lo, hi = c["ci95"]
+            acc = f"{c['accuracy']:.1%} ({lo:.0%}-{hi:.0%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
+            test = next((f"{v:.0%} @{k[5:]}" for k, v in c.items() if k.startswith("test@")), "")
+            opts = " ".join(f"{k}={v}" for k, v in c["setting"].items())
+            table.add_row(c["strategy"], "" if c["budget"] is None else f"{c['budget']}x", acc, test,
+                          f"{c['tokens_per_problem']:.0f}", f"{c['x_greedy']:.1f}", f"{c['wall_s']:.0f}", opts)
+            err.print(f"done: {c['strategy']} {c['budget'] or ''} -> {c[metric]:.3f}")
+            status.update(f"{c['strategy']} done; next cell...")
+
+        result = run_scaling(t, backend, budgets=budget_list, strategies=names, limit=limit, seed=seed,
+                             out_dir=out_dir, batch_problems=batch, on_cell=on_cell)
+    out.print(table)
+    for label, why in result.get("skipped", {}).items():
+        out.print(f"[dim]skipped {label}: {why}[/dim]")
+    if plot:
+        out.print(f"plot: {plot_scaling(result, plot)}")
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
 @lab_app.command("train")

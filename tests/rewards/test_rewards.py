@@ -46,7 +46,7 @@ def test_aggregates_and_names():
     with pytest.raises(UnknownName, match="confidence"):
         get_reward("prm-of-dreams")
     with pytest.raises(BadInput, match="answer key"):
-        get_reward("oracle", task=Task("open", "no key", lambda: [], kind="open"))
+        get_reward("oracle", task=Task("open", "no key", lambda: [], kind="translate"))
 
 
 def test_a_backend_without_logprobs_is_refused_before_generating():

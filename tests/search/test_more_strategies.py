@@ -68,8 +68,10 @@ def test_reflection_reports_repaired_and_broken(tmp_path):
     task = Task("t", "test", lambda: [Q, Problem("s", "S", "7")])
     res = get_strategy("reflection")(Q, ScriptedBackend(from_table(table)), task)
     assert res.answer == "1" and res.info["first_answer"] == "4" and len(res.traces) == 2
-    s = evaluate(task, ScriptedBackend(from_table(table)), get_strategy("reflection"), out_dir=tmp_path)
-    assert (s["first_accuracy"], s["accuracy"], s["repaired"], s["repaired_share"], s["broken"]) == (0.5, 0.5, 1, 1.0, 1)
+    s = evaluate(task, ScriptedBackend(from_table(table)), get_strategy("reflection"),
+                 out_dir=tmp_path)
+    got = (s["first_accuracy"], s["accuracy"], s["repaired"], s["repaired_share"], s["broken"])
+    assert got == (0.5, 0.5, 1, 1.0, 1)
 
 
 THINKS = Capabilities(max_logprobs=5, think_format=True)
@@ -95,3 +97,25 @@ def test_budget_forcing_needs_a_think_format():
         get_strategy("budget-forcing")(Q, ScriptedBackend(from_table(THINK_TABLE), Capabilities()), TASK)
     with pytest.raises(BadInput, match="min_think must be <= max_think"):
         get_strategy("budget-forcing", min_think=10, max_think=5)
+
+
+def test_self_refine_stops_at_a_fixpoint_or_when_feedback_says_correct():
+    from deliberate.search.self_refine import ASK_REWRITE
+
+    table = {"Q\n": [("The answer is 4.", 0.9)], "Feedback:": [(" Step 1 is wrong.", 0.9)],
+             ASK_REWRITE: [("The answer is 1.", 0.9)]}
+    b = ScriptedBackend(from_table(table))
+    res = get_strategy("self-refine", rounds=3)(Q, b, TASK)
+    assert res.info["answers"] == ["4", "1", "1"] and res.answer == "1"  # round 2 repeats round 1: stop
+    assert res.info["feedback"] == ["Step 1 is wrong.", "Step 1 is wrong."] and b.calls == 5
+    happy = {**table, "Feedback:": [(" The solution is correct.", 0.9)]}
+    res = get_strategy("self-refine", rounds=3)(Q, ScriptedBackend(from_table(happy)), TASK)
+    assert res.info["answers"] == ["4"] and res.answer == "4"
+
+
+def test_mcts_can_reflect_after_each_rollout():
+    table = {"Q\n": [("a\n", 0.8)], "a\n": [("The answer is 4.", 0.9)], f"{REFLECTION}\n": [("The answer is 1.", 0.6)]}
+    res = get_strategy("mcts", iterations=1, reflect=True)(Q, ScriptedBackend(from_table(table)), TASK)
+    assert res.traces[0].text == f"a\nThe answer is 4.\n{REFLECTION}\nThe answer is 1."
+    assert res.answer == "1"
+    assert res.traces[0].score == pytest.approx((2 * 0.8 + 16 * 0.9 + 16 * 0.6) / 34)

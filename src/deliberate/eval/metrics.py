@@ -59,6 +59,13 @@ def summarize(rows: Sequence[dict]) -> dict:
             s[f"maj@{k}"] = hits / total
     if total:
         s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
+    scored = [r for r in rows if r.get("score") is not None]
+    if scored:  # translation: mean sentence chrF and sacrebleu's corpus chrF
+        from sacrebleu.metrics import CHRF
+
+        s["chrf"] = sum(r["score"] for r in scored) / len(scored)
+        answers, refs = [r["answer"] or "" for r in scored], [[r["gold"] for r in scored]]
+        s["corpus_chrf"] = CHRF().corpus_score(answers, refs).score
     firsts = [r for r in rows if "first_correct" in r]
     if firsts:  # self-correction, measured both ways (it can break right answers as well as repair wrong ones)
         wrong_first = [r for r in firsts if not r["first_correct"]]

@@ -50,10 +50,12 @@ def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -
     samples = []
     for t in result.traces:
         g = task.grade(problem, t.text)
-        samples.append({"answer": g.answer, "rule": g.rule, "correct": g.correct,
+        samples.append({"answer": g.answer, "rule": g.rule, "correct": g.correct, "reward": t.score,
                         "tokens": t.tokens, "finish": t.finish_reason, "text": t.text})
     correct = task.check(problem, result.answer)
     extra = {}
+    if not task.has_answer_key:  # open-ended: the metric is a score against the reference (chrF)
+        extra["score"] = task.score(problem, result.answer)
     if "first_answer" in result.info:  # a self-correcting strategy: was its first attempt right?
         extra["first_correct"] = bool(task.check(problem, result.info["first_answer"]))
     return {**extra, "id": problem.id, "question": problem.question, "gold": problem.answer, "answer": result.answer,

@@ -24,7 +24,7 @@ def get_reward(name: str, *, task: Task | None = None) -> Reward:
     if name == "consistency":
         return Consistency()
     if name == "oracle":
-        if task is None or task.kind == "open":
+        if task is None or not task.has_answer_key:
             raise BadInput("the oracle reward needs an answer key; this task has none.")
         return Oracle(task)
     raise UnknownName(f"unknown reward {name!r}; choose one of: {', '.join(REWARDS)}.")

@@ -11,11 +11,12 @@ from deliberate.search.greedy import Greedy
 from deliberate.search.mcts import MCTS
 from deliberate.search.reflection import Reflection
 from deliberate.search.self_consistency import SelfConsistency
+from deliberate.search.self_refine import SelfRefine
 
 __all__ = ["Compute", "Result", "Strategy", "Trace", "STRATEGIES", "get_strategy", "majority"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Greedy, SelfConsistency, BestOfN, Beam, MCTS, Reflection, BudgetForcing)}
+    s.name: s for s in (Greedy, SelfConsistency, BestOfN, Beam, MCTS, Reflection, BudgetForcing, SelfRefine)}
 DESCRIPTIONS = {
     "greedy": "one chain of thought at temperature 0",
     "self-consistency": "n samples, majority vote over answers (Wang et al. 2022)",
@@ -24,6 +25,7 @@ DESCRIPTIONS = {
     "mcts": "Monte Carlo Tree Search over steps or mini-steps, confidence reward (Marco-o1)",
     "reflection": "answer, then 'Wait! Maybe I made some mistakes!...' and answer again (Marco-o1)",
     "budget-forcing": "think at least / at most N tokens, appending 'Wait' (s1)",
+    "self-refine": "answer, ask the model for feedback, rewrite, for r rounds (Madaan et al. 2023)",
 }
 
 

@@ -12,6 +12,8 @@ each phase is one batched backend call for all of them:
 3. `_simulate`: from the first new child, roll out to a finished answer at the rollout
    temperature, and score the whole path (steps plus rollout) with the reward; the
    `confidence` reward gives Marco-o1's v = mean token confidence of the path.
+   With `reflect=True`, Marco-o1's reflection phrase is appended to each finished rollout and
+   the model rolls out once more; the path's answer is then the reflected attempt's.
 4. `_back_propagate`: add v to the value sum and 1 to the visits of every node on the path, root
    included.
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
+from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
 from deliberate.rewards import Path, Reward, check_reward, get_reward, path_value
 from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
@@ -51,6 +54,7 @@ class MCTSConfig:
     rollout_temperature: float = 0.7
     final: str = "visits"  # visits | value
     max_tokens: int | None = None  # per path (default: the task's)
+    reflect: bool = False  # after each rollout, append the reflection phrase and roll out again
     shots: int = 8
 
     def __post_init__(self) -> None:
@@ -155,6 +159,13 @@ class MCTS(Strategy):
                                 params) if todo else []
         share = (time.perf_counter() - t0) / max(1, len(todo))
         gen_of = dict(zip(todo, gens, strict=True))
+        again = {}
+        if self.config.reflect and todo:  # one more batched call: every rollout reflects once
+            heads = [searches[i].tree.prompt + searches[i].tree.text(starts[i]) + gen_of[i].completions[0].text
+                     + f"\n{REFLECTION}\n" for i in todo]
+            t1 = time.perf_counter()
+            again = dict(zip(todo, backend.generate(heads, params), strict=True))
+            share += (time.perf_counter() - t1) / len(todo)
         values = []
         for i, (s, node) in enumerate(zip(searches, starts, strict=True)):
             nodes = s.tree.path(node)
@@ -164,6 +175,11 @@ class MCTS(Strategy):
                 s.compute += Compute(tail.n_tokens, gen_of[i].prompt_tokens, 1, share)
                 steps.append(tail.text)
                 confs.append([token_confidence(t) for t in tail.logprobs or [] if t.top])
+                if i in again:  # the phrase is ours, not generated: it adds no confidences
+                    second = again[i].completions[0]
+                    s.compute += Compute(second.n_tokens, again[i].prompt_tokens, 1, 0.0)
+                    steps += [f"\n{REFLECTION}\n", second.text]
+                    confs += [[], [token_confidence(t) for t in second.logprobs or [] if t.top]]
             text = "".join(steps)
             answer, rule = task.extract(text)
             scores = reward(s.problem, [Path(steps, confs, answer)])[0]

@@ -7,7 +7,16 @@ from functools import partial
 
 from deliberate.errors import UnknownName
 from deliberate.tasks.base import Grade, Problem, Task, data_dir
-from deliberate.tasks.loaders import load_game24, load_gsm8k, load_lab, load_math500, load_mgsm, load_user_jsonl
+from deliberate.tasks.loaders import (
+    load_game24,
+    load_gsm8k,
+    load_lab,
+    load_lab_translation,
+    load_math500,
+    load_mgsm,
+    load_user_jsonl,
+    load_user_translations,
+)
 from deliberate.tasks.prompts import Prompt, build_prompt
 
 __all__ = ["Grade", "Problem", "Prompt", "Task", "TASKS", "build_prompt", "data_dir", "load_task"]
@@ -33,6 +42,11 @@ def _registry() -> dict[str, Task]:
         "game24": Task("game24", "Game of 24, ToT test split (rows 900-999)", load_game24,
                        kind="game24", max_tokens=64, source="game24/24.csv"),
     }
+    for src, tgt in (("en", "zh"), ("zh", "en")):
+        name = f"lab-translate-{src}-{tgt}"
+        tasks[name] = Task(name, f"lab questions, {src} to {tgt} (500; chrF, no answer key)",
+                           partial(load_lab_translation, src, tgt), tgt, kind="translate", max_tokens=160,
+                           source="generated")
     for lang in MGSM_LANGS:
         tasks[f"mgsm-{lang}"] = Task(f"mgsm-{lang}", f"MGSM {lang} (250)", partial(load_mgsm, lang), lang,
                                      source=f"mgsm/mgsm_{lang}.tsv")
@@ -43,10 +57,27 @@ TASKS = _registry()
 
 
 def load_task(name: str) -> Task:
-    """A task by name, or `jsonl:PATH` for a user file with question/answer fields."""
+    """A task by name, or `jsonl:PATH` for a user file: question/answer rows (graded) or
+    source/reference rows (translation, scored by chrF)."""
     if name.startswith("jsonl:"):
         path = name.removeprefix("jsonl:")
+        if _first_row_has(path, "source"):
+            return Task(name, f"user translations {path}", partial(load_user_translations, path),
+                        kind="translate", source=path)
         return Task(name, f"user file {path}", partial(load_user_jsonl, path), source=path)
     if name not in TASKS:
         raise UnknownName(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, jsonl:PATH.")
     return replace(TASKS[name], _problems=None)  # a fresh copy: problems load lazily per caller
+
+
+def _first_row_has(path: str, key: str) -> bool:
+    """Peek at a JSONL file's first row (a missing or bad file is reported later, by the loader)."""
+    import json
+    from pathlib import Path
+
+    try:
+        with Path(path).expanduser().open(encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+        return key in json.loads(first)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+        return False

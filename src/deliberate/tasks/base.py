@@ -34,7 +34,7 @@ class Task:
     description: str
     load: Callable[[], list[Problem]]
     lang: str = "en"
-    kind: str = "math"  # "math" (extract + equivalence) or "game24" (expression check)
+    kind: str = "math"  # "math" (extract + equivalence), "game24" (expression check), "translate" (chrF)
     max_tokens: int = 256
     source: str = ""  # the data file, for error messages and manifests
     step_delimiter: str = "\n"  # where one reasoning step ends (tree search actions)
@@ -46,8 +46,16 @@ class Task:
             self._problems = self.load()
         return self._problems
 
+    @property
+    def has_answer_key(self) -> bool:
+        """Open-ended tasks (translation) have references to score against, not an answer to check."""
+        return self.kind != "translate"
+
     def extract(self, completion: str) -> tuple[str | None, str]:
         """(answer, rule that found it); needs no answer key, so strategies may call it."""
+        if self.kind == "translate":
+            lines = [ln.strip() for ln in completion.strip().splitlines() if ln.strip()]
+            return (lines[0] if lines else None), "first-line"
         if self.kind == "game24":
             lines = [ln for ln in completion.strip().splitlines() if ln.strip()]
             return (lines[-1].strip() if lines else None), "last-line"
@@ -65,7 +73,17 @@ class Task:
             return False
         if self.kind == "game24":
             return check_24(problem.answer, answer)
+        if self.kind == "translate":  # exact match; the translation metric is `score`
+            return " ".join(answer.split()) == " ".join(problem.answer.split())
         return is_equivalent(problem.answer, answer)
+
+    def score(self, problem: Problem, answer: str | None) -> float | None:
+        """chrF (sacrebleu, 0-100) of a translation against its reference; None for other tasks."""
+        if self.kind != "translate":
+            return None
+        from sacrebleu.metrics import CHRF
+
+        return CHRF().sentence_score(answer or "", [problem.answer]).score
 
 
 def data_dir() -> Path:

@@ -129,6 +129,28 @@ def load_user_jsonl(path: str) -> list[Problem]:
     return out
 
 
+def load_user_translations(path: str) -> list[Problem]:
+    """A user file of {"source": ..., "reference": ...} rows (optional "src"/"tgt" language codes)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BadInput(f"data file not found: {p}")
+    out = []
+    for n, r in read_jsonl(p, ("source", "reference")):
+        if not str(r["source"]).strip() or not str(r["reference"]).strip():
+            raise BadInput(f"{p}:{n}: empty source or reference.")
+        meta = {"src": str(r.get("src", "")), "tgt": str(r.get("tgt", ""))}
+        out.append(Problem(str(r.get("id", f"{p.stem}-{n - 1}")), str(r["source"]), str(r["reference"]), meta))
+    return out
+
+
+def load_lab_translation(src: str, tgt: str, n: int = 500) -> list[Problem]:
+    """The lab test split's questions as translation pairs (training never sees them)."""
+    from deliberate.lab.generator import heldout_split
+
+    return [Problem(f"lab-tr-{src}-{tgt}-{i}", p.question[src], p.question[tgt], {"src": src, "tgt": tgt})
+            for i, p in enumerate(heldout_split(n))]
+
+
 def load_lab(lang: str, n: int = 500, split: str = "test") -> list[Problem]:
     from deliberate.lab.generator import heldout_split
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
 from deliberate.tasks.base import Problem, Task, data_dir
 
 
@@ -59,6 +60,8 @@ MATH_RULE = "Solve the problem step by step. Put the final answer in \\boxed{}."
 
 def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8) -> Prompt:
     """The prompt text for one problem on one backend, with the stop strings that end an answer."""
+    if task.kind == "translate":
+        return translation_prompt(problem, backend)
     if backend.prompt_style == "lab":
         return Prompt(problem.question + "\n", ())
     if task.kind == "game24":
@@ -80,3 +83,25 @@ def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8)
         return Prompt(backend.render_chat(messages), stop)
     shots_text = "".join(f"{q}\n{a}\n\n" for q, a in pairs)
     return Prompt(f"{shots_text}{query}\n{lead}", stop)
+
+
+LANG_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "fr": "French", "es": "Spanish", "ja": "Japanese",
+              "ru": "Russian"}
+
+
+def translation_prompt(problem: Problem, backend: Backend) -> Prompt:
+    """The lab model's own translation format, or a plain instruction for real models."""
+    from deliberate.lab.formats import TRANSLATE
+    from deliberate.lab.formats import translation_prompt as lab_translation
+
+    src, tgt = problem.meta.get("src", ""), problem.meta.get("tgt", "")
+    if backend.prompt_style == "lab":
+        if (src, tgt) not in TRANSLATE:
+            raise BadInput(f"the lab model translates only en<->zh; got src={src!r}, tgt={tgt!r}.")
+        return Prompt(lab_translation(problem.question, src, tgt), ())
+    ask = (f"Translate the following {LANG_NAMES.get(src, src or 'source')} text into "
+           f"{LANG_NAMES.get(tgt, tgt or 'the target language')}. Reply with the translation only.\n\n"
+           f"{problem.question}")
+    if backend.prompt_style == "chat":
+        return Prompt(backend.render_chat([{"role": "user", "content": ask}]), ())
+    return Prompt(f"{ask}\nTranslation:", ("\n\n",))

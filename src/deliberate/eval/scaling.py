@@ -1,0 +1,154 @@
+"""`deliberate bench scaling`: every strategy at every compute budget, on the same problems.
+
+A budget B is a multiple of what greedy decoding generates on those problems. Each strategy
+has one size knob, set from B by the rule in `VARIANTS`: n = B samples; MCTS iterations from
+an estimate of what one iteration costs; a beam of width x expand = B; B - 1 reflection
+rounds; B times greedy's thinking for budget forcing. The knobs only aim at the budget: the
+table always reports the tokens actually generated and their multiple of greedy's, and the
+plot puts accuracy against those tokens, so a strategy that overspends is seen doing so.
+
+Every cell is an ordinary `evaluate` run in its own folder under the bench folder, so an
+interrupted bench resumes where it stopped and every row can be audited like an eval's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.eval.runner import evaluate
+from deliberate.search import get_strategy
+from deliberate.tasks.base import Task
+
+
+def _iterations(b: int, g: float, mini: int | None, children: int = 3) -> int:
+    """MCTS iterations aiming at b x greedy's tokens g: a step iteration costs about one greedy
+    solution (k short steps plus a rollout); a mini-step one costs k mini-steps plus half a rollout."""
+    per_iteration = g if mini is None else children * min(mini, g) + g / 2
+    return max(1, round(b * g / per_iteration)) if g else b
+
+
+def _beam(b: int, subtrees: bool = False) -> dict:
+    width = 2 ** int(math.log2(max(1, b)) // 2)  # the widest power of two with width^2 <= b
+    return {"width": width, "expand": max(1, b // width), **({"subtrees": width} if subtrees else {})}
+
+
+# label -> (strategy, options for budget b given greedy's mean tokens per problem g)
+VARIANTS: dict[str, tuple[str, Callable[[int, float], dict | None]]] = {
+    "self-consistency": ("self-consistency", lambda b, g: {"n": b}),
+    "best-of-n": ("best-of-n", lambda b, g: {"n": b}),
+    "weighted-best-of-n": ("best-of-n", lambda b, g: {"n": b, "vote": "weighted"}),
+    "beam": ("beam", lambda b, g: _beam(b)),
+    "dvts": ("beam", lambda b, g: _beam(b, subtrees=True) if b >= 4 else None),
+    "mcts-step": ("mcts", lambda b, g: {"iterations": _iterations(b, g, None), "action": "step"}),
+    "mcts-mini-64": ("mcts", lambda b, g: {"iterations": _iterations(b, g, 64), "action": "mini-step:64"}),
+    "mcts-mini-32": ("mcts", lambda b, g: {"iterations": _iterations(b, g, 32), "action": "mini-step:32"}),
+    "reflection": ("reflection", lambda b, g: {"rounds": b - 1} if b >= 2 else None),
+    "mcts-reflect": ("mcts", lambda b, g: {"iterations": max(1, round(_iterations(b, g, None) / 2)), "reflect": True}),
+    "self-refine": ("self-refine", lambda b, g: {"rounds": max(1, b // 2)} if b >= 2 else None),
+    "budget-forcing": ("budget-forcing", lambda b, g: {"min_think": int(0.9 * b * g), "max_think": int(1.5 * b * g)}
+                       if b >= 2 else None),
+}
+DEFAULT = ["self-consistency", "best-of-n", "beam", "mcts-step", "mcts-mini-64", "mcts-mini-32", "reflection",
+           "self-refine", "budget-forcing"]
+
+
+def skip_reason(label: str, task: Task, backend: Backend) -> str | None:
+    """Why a strategy cannot run here (it is then left out of the table, saying so)."""
+    if VARIANTS[label][0] == "budget-forcing" and (not backend.capabilities.think_format or not task.has_answer_key):
+        return "needs a model with a think format and a task with answers"
+    return None
+
+
+def parse_list(text: str, what: str, convert=str) -> list:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise BadInput(f"--{what} is empty.")
+    try:
+        return [convert(x) for x in items]
+    except ValueError:
+        raise BadInput(f"--{what} must be a comma-separated list, got {text!r}.") from None
+
+
+def check_variants(names: list[str]) -> None:
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise BadInput(f"unknown strategy {unknown[0]!r} for the scaling bench; choose from: {', '.join(VARIANTS)}.")
+
+
+def cell_summary(s: dict, label: str, budget: int | None, greedy_tokens: float, setting: dict | None = None) -> dict:
+    tests = {k: v for k, v in s.items() if k.startswith(("test@", "pass@1", "maj@"))}
+    return {"strategy": label, "budget": budget, "accuracy": s["accuracy"], "ci95": s["accuracy_ci95"],
+            "tokens_generated": s["tokens_generated"], "tokens_per_problem": s["tokens_per_problem"],
+            "x_greedy": s["tokens_per_problem"] / greedy_tokens if greedy_tokens else None,
+            "wall_s": s["wall_s"], "setting": setting or {}, "options": s["options"], "out": s["out"], **tests,
+            **{k: s[k] for k in ("chrf", "corpus_chrf", "repaired", "repaired_share", "broken") if k in s}}
+
+
+def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies: list[str], limit: int | None,
+                seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 8,
+                on_cell: Callable[[dict], None] | None = None, on_progress=None) -> dict:
+    """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}."""
+    if any(b < 1 for b in budgets):
+        raise BadInput(f"budgets must be >= 1, got {budgets}.")
+    check_variants(strategies)
+    root = Path(out_dir) / f"scaling__{task.name}__{backend.spec}".replace("/", "_").replace(":", "_")
+    greedy = evaluate(task, backend, get_strategy("greedy"), limit=limit, seed=seed, out_dir=root / "greedy",
+                      batch_problems=batch_problems, on_progress=on_progress)
+    g = greedy["tokens_per_problem"]
+    result = {"task": task.name, "model": backend.spec, "seed": seed, "n_problems": greedy["n_problems"],
+              "greedy": cell_summary(greedy, "greedy", None, g), "cells": []}
+    if on_cell:
+        on_cell(result["greedy"])
+    for label in strategies:
+        name, knob = VARIANTS[label]
+        if reason := skip_reason(label, task, backend):
+            result.setdefault("skipped", {})[label] = reason
+            continue
+        for b in budgets:
+            options = knob(b, g)
+            if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
+                continue
+            s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
+                         out_dir=root / f"{label}__b{b}", batch_problems=batch_problems, on_progress=on_progress)
+            cell = cell_summary(s, label, b, g, options)
+            result["cells"].append(cell)
+            if on_cell:
+                on_cell(cell)
+    (root / "scaling.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    result["out"] = str(root)
+    return result
+
+
+def plot_scaling(result: dict, path: str | Path) -> Path:
+    """Accuracy (or chrF) against tokens generated per problem, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = "chrf" if "chrf" in result["greedy"] else "accuracy"
+    scale = 1 if metric == "chrf" else 100
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    g = result["greedy"]
+    ax.axhline(g[metric] * scale, color="black", ls="--", lw=1, label="greedy")
+    ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
+    for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
+        cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
+        ax.plot([c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens generated per problem (log)")
+    ax.set_ylabel("chrF" if metric == "chrf" else "accuracy (%)")
+    ax.set_title(f"{result['task']} · {result['model']} · {result['n_problems']} problems")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

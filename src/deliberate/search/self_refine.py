@@ -1,0 +1,110 @@
+"""`self-refine` (Madaan et al. 2023): answer, ask the model for feedback, rewrite; repeat.
+
+Each round shows the model its last solution and asks for feedback; the round stops the
+problem when the feedback says the solution is correct (the stop rule: "is correct" / "no
+mistakes" without a negation) or when the rewrite reaches the same answer as before (a
+fixpoint); otherwise the model rewrites the solution with the feedback in view. The answer is
+the last rewrite's. No external signal is used, so like reflection it can break right answers:
+the first attempt's answer is recorded and the evaluation counts repaired and broken answers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.params import SamplingParams
+from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed, vote_key
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+ASK_FEEDBACK = ("Review the solution above step by step. If every step is correct, say \"The solution is "
+                "correct.\" Otherwise name the first wrong step and say what is wrong.\nFeedback:")
+ASK_REWRITE = "Rewrite the solution, fixing what the feedback found.\n"
+_LOOKS_RIGHT = re.compile(r"(?<!not )(?<!in)\b(?:is correct|are correct|no mistakes?|no errors?)\b", re.IGNORECASE)
+
+
+def says_correct(feedback: str) -> bool:
+    """The stop rule: the feedback calls the solution correct.
+
+    >>> says_correct("The solution is correct."), says_correct("Step 2 is not correct: 3 + 4 = 7.")
+    (True, False)
+    """
+    return bool(_LOOKS_RIGHT.search(feedback))
+
+
+@dataclass(frozen=True)
+class SelfRefineConfig:
+    rounds: int = 2
+    feedback_tokens: int = 64
+    max_tokens: int | None = None  # per solution
+    temperature: float = 0.0
+    shots: int = 8
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.feedback_tokens < 1:
+            raise BadInput(f"rounds and feedback_tokens must be >= 1, got {self.rounds} and {self.feedback_tokens}.")
+        if self.temperature < 0:
+            raise BadInput(f"temperature must be >= 0, got {self.temperature}.")
+
+
+class SelfRefine(Strategy):
+    name = "self-refine"
+    Config = SelfRefineConfig
+
+    def __init__(self, config: SelfRefineConfig | None = None, **options) -> None:
+        self.config = config or SelfRefineConfig(**options)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        c = self.config
+        prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
+        compute = [Compute() for _ in problems]
+        traces: list[list[Trace]] = [[] for _ in problems]
+        feedback: list[list[str]] = [[] for _ in problems]
+        seeds = [problem_seed(seed, p) for p in problems]
+
+        def call(idx: list[int], texts: list[str], max_tokens: int, stop_extra: tuple[str, ...] = ()) -> list:
+            params = [SamplingParams(temperature=c.temperature, max_tokens=max_tokens, seed=seeds[i] + len(traces[i]),
+                                     stop=(*prompts[i].stop, *stop_extra)) for i in idx]
+            t0 = time.perf_counter()
+            gens = backend.generate(texts, params)
+            share = (time.perf_counter() - t0) / max(1, len(idx))
+            for i, g in zip(idx, gens, strict=True):
+                compute[i] += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
+            return [g.completions[0] for g in gens]
+
+        def add(i: int, comp) -> None:
+            answer, rule = task.extract(comp.text)
+            traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
+
+        limit = c.max_tokens or task.max_tokens
+        live = list(range(len(problems)))
+        for i, comp in zip(live, call(live, [pr.text for pr in prompts], limit), strict=True):
+            add(i, comp)
+        for _ in range(c.rounds):
+            if not live:
+                break
+            shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
+            notes = call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens, ("\n\n",))
+            for i, n in zip(live, notes, strict=True):
+                feedback[i].append(n.text.strip())
+            todo = [i for i in live if not says_correct(feedback[i][-1])]
+            texts = [prompts[i].text + traces[i][-1].text + "\n\n" + "Feedback: " + feedback[i][-1] + "\n"
+                     + ASK_REWRITE for i in todo]
+            still = []
+            for i, comp in zip(todo, call(todo, texts, limit) if todo else [], strict=True):
+                before = traces[i][-1].answer
+                add(i, comp)
+                same = before is not None and traces[i][-1].answer is not None and \
+                    vote_key(before) == vote_key(traces[i][-1].answer)
+                if not same:
+                    still.append(i)
+            live = still
+        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
+                                               "feedback": fb})
+                for ts, cp, fb in zip(traces, compute, feedback, strict=True)]

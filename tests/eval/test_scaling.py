@@ -1,0 +1,59 @@
+"""The scaling bench: budgets set each strategy's knob, cells resume, the plot is written."""
+
+import json
+
+import pytest
+
+from deliberate import BadInput
+from deliberate.backends.scripted import ScriptedBackend, from_table
+from deliberate.eval.scaling import VARIANTS, plot_scaling, run_scaling
+from deliberate.tasks import Problem, Task
+
+TABLE = {"Q\n": [("a\n", 0.9), ("The answer is 2.", 0.4)], "a\n": [("The answer is 1.", 0.9)],
+         "R\n": [("The answer is 5.", 0.8)]}
+TASK = Task("toy", "toy", lambda: [Problem("q", "Q", "1"), Problem("r", "R", "5")])
+
+
+def test_budgets_set_the_knobs():
+    assert VARIANTS["self-consistency"][1](16, 60.0) == {"n": 16}
+    assert VARIANTS["beam"][1](16, 60.0) == {"width": 4, "expand": 4}
+    assert VARIANTS["beam"][1](4, 60.0) == {"width": 2, "expand": 2}
+    assert VARIANTS["dvts"][1](16, 60.0) == {"width": 4, "expand": 4, "subtrees": 4}
+    assert VARIANTS["reflection"][1](1, 60.0) is None and VARIANTS["reflection"][1](4, 60.0) == {"rounds": 3}
+    assert VARIANTS["mcts-step"][1](16, 60.0)["iterations"] == 16
+    assert VARIANTS["mcts-mini-64"][1](16, 60.0)["iterations"] == round(16 * 60 / (3 * 60 + 30))
+
+
+def test_scaling_runs_every_cell_resumes_and_plots(tmp_path):
+    b = ScriptedBackend(from_table(TABLE))
+    names = ["self-consistency", "best-of-n", "mcts-step", "reflection"]
+    res = run_scaling(TASK, b, budgets=[1, 2], strategies=names, limit=None, out_dir=tmp_path)
+    cells = [(c["strategy"], c["budget"]) for c in res["cells"]]
+    assert cells == [("self-consistency", 1), ("self-consistency", 2), ("best-of-n", 1), ("best-of-n", 2),
+                     ("mcts-step", 1), ("mcts-step", 2), ("reflection", 2)]
+    assert res["greedy"]["accuracy"] == 0.5 and res["greedy"]["x_greedy"] == 1.0  # greedy on Q stops at "a"
+    sc2 = res["cells"][1]
+    assert sc2["tokens_per_problem"] == pytest.approx(2 * res["greedy"]["tokens_per_problem"], rel=0.5)
+    calls = b.calls
+    again = run_scaling(TASK, b, budgets=[1, 2], strategies=names, limit=None, out_dir=tmp_path)
+    assert b.calls == calls  # every cell was already on disk
+    assert [c["accuracy"] for c in again["cells"]] == [c["accuracy"] for c in res["cells"]]
+    saved = json.loads((tmp_path / "scaling__toy__scripted" / "scaling.json").read_text())
+    assert len(saved["cells"]) == 7
+    png = plot_scaling(res, tmp_path / "plot.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_budget_forcing_is_skipped_without_a_think_format(tmp_path):
+    res = run_scaling(TASK, ScriptedBackend(from_table(TABLE)), budgets=[2], strategies=["budget-forcing"],
+                      limit=1, out_dir=tmp_path)
+    assert res["cells"] == [] and "budget-forcing" in res["skipped"]
+
+
+def test_bad_bench_settings(tmp_path):
+    with pytest.raises(BadInput, match="budgets must be >= 1"):
+        run_scaling(TASK, ScriptedBackend(from_table(TABLE)), budgets=[0], strategies=["beam"], limit=1,
+                    out_dir=tmp_path)
+    with pytest.raises(BadInput, match="unknown strategy 'alphazero'"):
+        run_scaling(TASK, ScriptedBackend(from_table(TABLE)), budgets=[1], strategies=["alphazero"], limit=1,
+                    out_dir=tmp_path)
