@@ -48,12 +48,13 @@ RolloutTemp = Annotated[float | None, typer.Option("--rollout-temperature", help
 Final = Annotated[str | None, typer.Option("--final", help="mcts: answer by most visited path or best value.")]
 Vote = Annotated[str | None, typer.Option("--vote", help="best-of-n, beam: best or weighted (majority).")]
 Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection, self-refine: rounds.")]
+Actions = Annotated[str | None, typer.Option("--actions", help="rstar: action types, e.g. step,rest.")]
 Reflect = Annotated[bool | None, typer.Option("--reflect/--no-reflect", help="mcts: reflect after each rollout.")]
 MinThink = Annotated[int | None, typer.Option("--min-think", help="budget-forcing: least thinking tokens.")]
 MaxThink = Annotated[int | None, typer.Option("--max-think", help="budget-forcing: most thinking tokens.")]
 SEARCH_OPTIONS = ("n", "temperature", "max_tokens", "shots", "width", "expand", "subtrees", "iterations", "children",
                   "action", "reward", "exploration", "select", "rollout_temperature", "final", "vote", "rounds",
-                  "min_think", "max_think", "reflect")
+                  "min_think", "max_think", "reflect", "actions")
 
 
 def fail_cleanly(fn):
@@ -84,7 +85,7 @@ def solve(question: Annotated[str, typer.Argument(help="The question to answer."
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
           rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
-          reflect: Reflect = None) -> None:
+          reflect: Reflect = None, actions: Actions = None) -> None:
     """Answer one question and print the reasoning and the answer."""
     from deliberate import get_strategy, load_backend
     from deliberate import solve as solve_
@@ -118,7 +119,7 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
           rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
-          reflect: Reflect = None) -> None:
+          reflect: Reflect = None, actions: Actions = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy

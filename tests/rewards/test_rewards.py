@@ -54,3 +54,28 @@ def test_a_backend_without_logprobs_is_refused_before_generating():
     with pytest.raises(BackendError, match="needs top-5 logprobs"):
         check_reward(get_reward("confidence"), b)
     check_reward(get_reward("consistency"), b)  # needs nothing
+
+
+def test_self_eval_reads_yes_and_no_from_the_model():
+    from deliberate.backends.base import Scored
+    from deliberate.backends.scripted import from_table
+
+    class Judge(ScriptedBackend):
+        """Says Yes (logprob -0.1 vs -2.3) to a step ending in '= 7', No otherwise."""
+
+        def score(self, prompts, continuations):
+            out = []
+            for p, c in zip(prompts, continuations, strict=True):
+                right = p.split("\nIs the last step")[0].endswith("= 7\n")
+                lp = -0.1 if (c == " Yes") == right else -2.3
+                out.append(Scored([c], [lp], len(p)))
+            return out
+
+    judge = Judge(from_table({}))
+    reward = get_reward("self-eval", task=TASK, backend=judge)
+    scores = reward(PROBLEM, [Path(["3 + 4 = 7\n", "7 * 2 = 15\n"], [], None)])
+    p_yes = 1 / (1 + math.exp(-2.3 + 0.1))
+    assert scores == [[pytest.approx(p_yes), pytest.approx(1 - p_yes)]]
+    assert reward.calls == 1 and reward.tokens_read > 0
+    with pytest.raises(BadInput, match="score continuations"):
+        get_reward("self-eval", task=TASK, backend=ScriptedBackend(from_table({}), Capabilities(scoring=False)))

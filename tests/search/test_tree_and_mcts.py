@@ -120,3 +120,29 @@ def test_mcts_on_the_lab_model_finishes_every_path_within_budget(lab):
         assert all(tree.tokens(n) <= task.max_tokens for n in tree.nodes)
         assert all(len(n.confidences) == n.tokens for n in tree.nodes[1:])
         assert r.compute.tokens_generated > 0 and len(r.traces) >= 1
+
+
+def test_rstar_expands_every_action_and_checks_mutual_consistency():
+    table = {"Q\n": [("1 + 2 = 3\nThe answer is 3.", 0.9)], "Sub-question:": [(" What is 1 + 2? 3\n", 0.9)],
+             "Rephrased:": [(" Q, restated.\n", 0.9)], "Answer again:": [(" 3\n", 0.9)],
+             "3\n": [("The answer is 3.", 0.9)], "\n": [("1 + 2 = 3\nThe answer is 3.", 0.9)]}
+    b = ScriptedBackend(from_table(table))
+    res = get_strategy("rstar", iterations=3)(Problem("p", "Q", "3"), b, TASK)
+    tree = Tree.from_json(res.info["tree"])
+    assert {tree.nodes[i].kind for i in tree.root.children} == {"step", "rest", "subquestion", "rephrase"}
+    rest = next(tree.nodes[i] for i in tree.root.children if tree.nodes[i].kind == "rest")
+    assert rest.terminal and rest.answer == "3"
+    sub = next(tree.nodes[i] for i in tree.root.children if tree.nodes[i].kind == "subquestion")
+    assert sub.text == "Sub-question: What is 1 + 2? 3\n"
+    assert res.answer == "3" and res.info["consistent_paths"] >= 1
+    assert all(t.score == pytest.approx(1.0) for t in res.traces if t.answer == "3")  # every answer agrees
+    with pytest.raises(BadInput, match="rstar actions"):
+        get_strategy("rstar", actions="step,teleport")
+
+
+def test_rstar_on_the_lab_model_with_its_two_meaningful_actions(lab):
+    from deliberate import load_task
+
+    task = load_task("lab-zh")
+    res = get_strategy("rstar", iterations=2, actions="step,rest").solve_batch(task.problems[:2], lab, task, seed=0)
+    assert all(set(r.info["actions"]) <= {"step", "rest"} and r.compute.tokens_generated > 0 for r in res)

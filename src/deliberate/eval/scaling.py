@@ -50,6 +50,9 @@ VARIANTS: dict[str, tuple[str, Callable[[int, float], dict | None]]] = {
     "reflection": ("reflection", lambda b, g: {"rounds": b - 1} if b >= 2 else None),
     "mcts-reflect": ("mcts", lambda b, g: {"iterations": max(1, round(_iterations(b, g, None) / 2)), "reflect": True}),
     "self-refine": ("self-refine", lambda b, g: {"rounds": max(1, b // 2)} if b >= 2 else None),
+    "rstar": ("rstar", lambda b, g: {"iterations": max(1, round(_iterations(b, g, None) / 2))}),
+    "rstar-lab": ("rstar", lambda b, g: {"iterations": max(1, round(_iterations(b, g, None) / 2)),
+                                         "actions": "step,rest"}),
     "budget-forcing": ("budget-forcing", lambda b, g: {"min_think": int(0.9 * b * g), "max_think": int(1.5 * b * g)}
                        if b >= 2 else None),
 }

@@ -6,23 +6,29 @@ from deliberate.errors import BadInput, UnknownName
 from deliberate.rewards.base import AGGREGATES, Path, Reward, check_reward, path_value
 from deliberate.rewards.confidence import Confidence
 from deliberate.rewards.outcome import Consistency, Oracle
+from deliberate.rewards.self_eval import SelfEval
 from deliberate.tasks.base import Task
 
-__all__ = ["AGGREGATES", "REWARDS", "Confidence", "Consistency", "Oracle", "Path", "Reward", "check_reward",
+__all__ = ["AGGREGATES", "REWARDS", "Confidence", "Consistency", "Oracle", "Path", "Reward", "SelfEval", "check_reward",
            "get_reward", "path_value"]
 
 REWARDS = {
     "confidence": "Marco-o1's mean top-5 token confidence (no answer key needed)",
     "consistency": "share of the other paths that reach the same answer (no answer key needed)",
+    "self-eval": "the model asked whether each step is correct: P(Yes) / (P(Yes) + P(No))",
     "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
 }
 
 
-def get_reward(name: str, *, task: Task | None = None) -> Reward:
+def get_reward(name: str, *, task: Task | None = None, backend=None) -> Reward:
     if name == "confidence":
         return Confidence()
     if name == "consistency":
         return Consistency()
+    if name == "self-eval":
+        if backend is None or task is None or not backend.capabilities.scoring:
+            raise BadInput("the self-eval reward needs a backend that can score continuations.")
+        return SelfEval(backend, task)
     if name == "oracle":
         if task is None or not task.has_answer_key:
             raise BadInput("the oracle reward needs an answer key; this task has none.")

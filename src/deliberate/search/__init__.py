@@ -10,13 +10,14 @@ from deliberate.search.budget_forcing import BudgetForcing
 from deliberate.search.greedy import Greedy
 from deliberate.search.mcts import MCTS
 from deliberate.search.reflection import Reflection
+from deliberate.search.rstar import RStar
 from deliberate.search.self_consistency import SelfConsistency
 from deliberate.search.self_refine import SelfRefine
 
 __all__ = ["Compute", "Result", "Strategy", "Trace", "STRATEGIES", "get_strategy", "majority"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Greedy, SelfConsistency, BestOfN, Beam, MCTS, Reflection, BudgetForcing, SelfRefine)}
+    s.name: s for s in (Greedy, SelfConsistency, BestOfN, Beam, MCTS, Reflection, BudgetForcing, SelfRefine, RStar)}
 DESCRIPTIONS = {
     "greedy": "one chain of thought at temperature 0",
     "self-consistency": "n samples, majority vote over answers (Wang et al. 2022)",
@@ -26,6 +27,7 @@ DESCRIPTIONS = {
     "reflection": "answer, then 'Wait! Maybe I made some mistakes!...' and answer again (Marco-o1)",
     "budget-forcing": "think at least / at most N tokens, appending 'Wait' (s1)",
     "self-refine": "answer, ask the model for feedback, rewrite, for r rounds (Madaan et al. 2023)",
+    "rstar": "MCTS over rStar's five actions, answer chosen by mutual consistency (Qi et al. 2024)",
 }
 
 

@@ -73,7 +73,7 @@ class Beam(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        reward = get_reward(c.reward, task=task)
+        reward = get_reward(c.reward, task=task, backend=backend)
         check_reward(reward, backend)
         action = Action.parse(c.action, task.step_delimiter)
         cap = c.max_tokens or task.max_tokens

@@ -73,7 +73,7 @@ class BestOfN(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        reward = get_reward(c.reward, task=task)
+        reward = get_reward(c.reward, task=task, backend=backend)
         check_reward(reward, backend)
         runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
                       max_tokens=c.max_tokens, seed=seed, shots=c.shots, logprobs=5 if reward.needs_logprobs else None)

@@ -95,6 +95,7 @@ class _Search:
     answer_stops: tuple[str, ...]
     rollouts: list[Rollout] = field(default_factory=list)
     compute: Compute = field(default_factory=Compute)
+    info: dict = field(default_factory=dict)
 
 
 def uct(parent: Node, child: Node, c: float) -> float:
@@ -183,7 +184,7 @@ class MCTS(Strategy):
             text = "".join(steps)
             answer, rule = task.extract(text)
             scores = reward(s.problem, [Path(steps, confs, answer)])[0]
-            v = path_value(scores, "last")
+            v = self._value(s, answer, scores)
             if node.reward is None and nodes:
                 node.reward = scores[len(nodes) - 1]
             if tail is not None or node.visits == 0:  # a revisited finished node adds no new trace
@@ -191,6 +192,10 @@ class MCTS(Strategy):
                                           tail.finish_reason if tail else "stop"))
             values.append(v)
         return values
+
+    def _value(self, s: _Search, answer: str | None, scores: list[float]) -> float:
+        """A rollout's value: the reward of the whole path (its last step's score)."""
+        return path_value(scores, "last")
 
     @staticmethod
     def _back_propagate(tree: Tree, node: Node, value: float) -> None:
@@ -212,8 +217,12 @@ class MCTS(Strategy):
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
+        return [self._result(s, self.config.reward) for s in self._search(problems, backend, task, seed)]
+
+    def _search(self, problems: Sequence[Problem], backend: Backend, task: Task, seed: int) -> list[_Search]:
+        """Run every problem's search in lock-step: each phase is one batched call for all of them."""
         c = self.config
-        reward = get_reward(c.reward, task=task)
+        reward = get_reward(c.reward, task=task, backend=backend)
         check_reward(reward, backend)
         action = Action.parse(c.action, task.step_delimiter)
         max_tokens = c.max_tokens or task.max_tokens
@@ -230,7 +239,7 @@ class MCTS(Strategy):
             values = self._simulate(backend, task, reward, searches, starts, it, max_tokens)
             for s, node, v in zip(searches, starts, values, strict=True):
                 self._back_propagate(s.tree, node, v)
-        return [self._result(s, reward.name) for s in searches]
+        return searches
 
     def _result(self, s: _Search, reward: str) -> Result:
         best = self.best(s)

@@ -11,7 +11,8 @@ JSON schema of `Tree.to_json()` (version 1), read by the tree viewer:
     {"version": 1, "prompt": str, "question": str, "action": "step" | "mini-step:N",
      "nodes": [{"id": int, "parent": int | null, "text": str, "depth": int, "prior": float,
                 "reward": float | null, "visits": int, "value_sum": float, "tokens": int,
-                "terminal": bool, "answer": str | null, "confidences": [float], "children": [int]}]}
+                "terminal": bool, "answer": str | null, "confidences": [float], "children": [int],
+                "kind": str}]}
 Node 0 is the root (empty text). A path's text is the concatenation of its nodes' texts.
 """
 
@@ -82,6 +83,7 @@ class Node:
     answer: str | None = None
     confidences: list[float] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
+    kind: str = ""  # the action type that wrote it (rstar has several; "" for plain steps)
 
     @property
     def value(self) -> float:
@@ -157,18 +159,19 @@ def is_terminal(c: Completion, action: Action, answer_stops: Sequence[str]) -> b
 
 def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int]], action: Action, *,
            temperature: float, answer_stops: Sequence[str] = (), extract=None,
-           dedupe: bool = True) -> tuple[list[list[Node]], list[Compute]]:
+           dedupe: bool = True, prefix: str = "", kind: str = "") -> tuple[list[list[Node]], list[Compute]]:
     """Expand many nodes (of one or many trees) in one batched backend call.
 
     `requests` holds (tree, node, k children, seed, token cap); a step stops at the delimiter or
     the cap, a mini-step at `action.tokens` or the cap. Children with the same text are merged
-    unless `dedupe` is off. Returns the new children of each request and the compute of each
+    unless `dedupe` is off. A `prefix` is written before each child's generated text (rstar's
+    action templates) and `kind` labels the children. Returns the new children of each request and the compute of each
     request (the call's wall time split evenly).
     """
     if not requests:
         return [], []
     stops = (action.delimiter, *answer_stops) if action.kind == "step" else tuple(answer_stops)
-    prompts = [tree.prompt + tree.text(node) for tree, node, *_ in requests]
+    prompts = [tree.prompt + tree.text(node) + prefix for tree, node, *_ in requests]
     params = [SamplingParams(n=k, temperature=temperature, stop=stops, seed=seed, logprobs=TOP_K,
                              max_tokens=max(1, min(cap, action.tokens) if action.kind == "mini-step" else cap))
               for _, _, k, seed, cap in requests]
@@ -180,7 +183,7 @@ def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int]
         kids: list[Node] = []
         seen: dict[str, Node] = {}
         for c in gen.completions:
-            text = step_text(c, action)
+            text = prefix + step_text(c, action)
             if dedupe and text in seen:
                 continue
             lps = c.logprobs or []
@@ -188,7 +191,7 @@ def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int]
             answer = extract(tree.text(node) + text)[0] if extract and terminal else None
             # prior: the step's per-token probability (geometric mean), so long steps are not penalized
             child = tree.add(node, text, prior=math.exp(sum(t.logprob for t in lps) / len(lps)) if lps else 1.0,
-                             tokens=c.n_tokens, terminal=terminal, answer=answer,
+                             tokens=c.n_tokens, terminal=terminal, answer=answer, kind=kind,
                              confidences=[token_confidence(t) for t in lps if t.top])
             seen[text] = child
             kids.append(child)

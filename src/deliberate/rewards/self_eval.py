@@ -1,0 +1,47 @@
+"""`self-eval`: the model itself judges each step, scored from the probability of its yes/no.
+
+After the problem and the steps so far, the model is asked whether the last step is correct;
+the step's score is P(" Yes") / (P(" Yes") + P(" No")) read with `Backend.score`, as in
+self-evaluation guided decoding (Xie et al. 2023). It needs no answer key, but it costs a
+scoring pass per step, counted in `tokens_read` and `calls` so strategies can report verifier
+compute. A model never taught to judge (the lab model) gives a weak signal: measure it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from deliberate.backends.base import Backend
+from deliberate.rewards.base import Path
+from deliberate.tasks.base import Problem, Task
+from deliberate.tasks.prompts import build_prompt
+
+ASK = "\nIs the last step above correct? Answer Yes or No.\nAnswer:"
+
+
+class SelfEval:
+    name = "self-eval"
+    needs_answer_key = False
+    needs_logprobs = False
+
+    def __init__(self, backend: Backend, task: Task, shots: int = 8) -> None:
+        self.backend, self.task, self.shots = backend, task, shots
+        self.tokens_read = 0
+        self.calls = 0
+
+    def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:
+        head = build_prompt(self.task, problem, self.backend, self.shots).text
+        asks = [head + "".join(p.steps[: i + 1]) + ASK for p in paths for i in range(len(p.steps))]
+        if not asks:
+            return [[] for _ in paths]
+        scored = self.backend.score([*asks, *asks], [" Yes"] * len(asks) + [" No"] * len(asks))
+        self.calls += 1
+        self.tokens_read += sum(s.prompt_tokens + len(s.tokens) for s in scored)
+        yes, no = scored[: len(asks)], scored[len(asks):]
+        flat = [1 / (1 + math.exp(n.total - y.total)) for y, n in zip(yes, no, strict=True)]  # P(yes) / (P(yes)+P(no))
+        out, k = [], 0
+        for p in paths:
+            out.append(flat[k: k + len(p.steps)])
+            k += len(p.steps)
+        return out

@@ -1,0 +1,152 @@
+"""`rstar`: MCTS over rStar's action set, with mutual consistency choosing the answer (Qi et al. 2024).
+
+Actions (each expansion samples `children` of every action allowed at the node):
+- A1 `step`: propose one next step.
+- A2 `rest`: propose all the remaining steps, to the answer (a finished child).
+- A3 `subquestion`: pose the next sub-question and answer it, written after "Sub-question:".
+- A4 `reanswer`: under a sub-question node, answer it again, after "Answer again:".
+- A5 `rephrase`: at the root only, restate the problem's conditions, after "Rephrased:".
+A rollout's value is rStar's self-consistency reward: the share of all answers reached so far
+in this problem's search that equal this rollout's answer. Mutual consistency: each distinct
+finished path is cut after a random share (20-80%) of its steps and completed greedily by a
+discriminator (the same model unless another backend is given); a path whose completion reaches
+the same answer is consistent. The answer is the consistent path with the highest value (the
+highest-valued path when none is consistent).
+
+On the lab task only A1 and A2 are meaningful: the lab model was never taught sub-questions or
+rephrasing, so A3-A5 children are text it has not seen (use `actions="step,rest"` there).
+Deviation from the paper: A4 re-answers by free generation instead of few-shot CoT prompting,
+and the discriminator is the same model by default rather than a second SLM.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deliberate.backends.base import Backend
+from deliberate.errors import BadInput
+from deliberate.params import SamplingParams
+from deliberate.search.base import Compute, Result, vote_key
+from deliberate.search.mcts import MCTS, MCTSConfig, Rollout, _Search
+from deliberate.search.tree import Action, Node, expand
+from deliberate.tasks.base import Problem, Task
+
+PREFIXES = {"step": "", "rest": "", "subquestion": "Sub-question:", "reanswer": "Answer again:",
+            "rephrase": "Rephrased:"}
+
+
+@dataclass(frozen=True)
+class RStarConfig(MCTSConfig):
+    actions: str = "step,rest,subquestion,reanswer,rephrase"
+    children: int = 2
+    reward: str = "consistency"
+    discriminate: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [a for a in self.action_list if a not in PREFIXES]
+        if unknown or not self.action_list:
+            raise BadInput(f"rstar actions must be among {', '.join(PREFIXES)}, got {self.actions!r}.")
+
+    @property
+    def action_list(self) -> list[str]:
+        return [a.strip() for a in self.actions.split(",") if a.strip()]
+
+
+def allowed(kind: str, node: Node) -> bool:
+    if kind == "rephrase":
+        return node.parent is None
+    if kind == "reanswer":
+        return node.kind == "subquestion"
+    return True
+
+
+class RStar(MCTS):
+    name = "rstar"
+    Config = RStarConfig
+
+    def __init__(self, config: RStarConfig | None = None, discriminator: Backend | None = None, **options) -> None:
+        self.config = config or RStarConfig(**options)
+        self.discriminator = discriminator
+
+    def _expand(self, backend: Backend, task: Task, searches: list[_Search], leaves: list[Node], it: int,
+                action: Action, max_tokens: int) -> list[Node]:
+        starts = list(leaves)
+        firsts: dict[int, Node] = {}
+        for a, kind in enumerate(self.config.action_list):
+            todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal and allowed(kind, leaf)]
+            requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it * 31 + a,
+                         max_tokens - searches[i].tree.tokens(leaves[i])) for i in todo]
+            act = Action("rest") if kind == "rest" else action
+            kids, costs = expand(backend, requests, act, temperature=self.config.temperature, prefix=PREFIXES[kind],
+                                 kind=kind, answer_stops=searches[0].answer_stops if searches else (),
+                                 extract=task.extract)
+            for i, new, cost in zip(todo, kids, costs, strict=True):
+                searches[i].compute += cost
+                for ch in new:
+                    if not ch.terminal and searches[i].tree.tokens(ch) >= max_tokens:
+                        ch.terminal, ch.answer = True, task.extract(searches[i].tree.text(ch))[0]
+                if new:
+                    firsts.setdefault(i, new[0])
+        for i, node in firsts.items():
+            starts[i] = node
+        return starts
+
+    def _value(self, s: _Search, answer: str | None, scores: list[float]) -> float:
+        """rStar's reward: how often this answer was reached so far (this rollout included)."""
+        if answer is None:
+            return 0.0
+        keys = [vote_key(r.answer) for r in s.rollouts if r.answer is not None] + [vote_key(answer)]
+        return Counter(keys)[vote_key(answer)] / len(keys)
+
+    def best(self, s: _Search) -> Rollout | None:
+        done = [r for r in s.rollouts if r.answer is not None]
+        if not done:
+            return None
+        ok = [r for r in done if r.node in s.info.get("consistent", ())] if self.config.discriminate else done
+        return max(ok or done, key=lambda r: r.value)
+
+    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+                    seed: int = 0) -> list[Result]:
+        searches = self._search(problems, backend, task, seed)
+        if self.config.discriminate:  # one more batched call: the discriminator completes cut paths
+            self._discriminate(searches, self.discriminator or backend, task)
+        return [self._result(s, "consistency") for s in searches]
+
+    def _discriminate(self, searches: list[_Search], judge: Backend, task: Task) -> None:
+        """Mutual consistency: complete a cut-off prefix of each distinct finished path greedily."""
+        asks: list[str] = []
+        owners: list[tuple[_Search, Rollout, str]] = []  # the search, the path, the prefix shown
+        for s in searches:
+            rng = random.Random(s.seed)
+            seen = set()
+            for r in s.rollouts:
+                if r.answer is None or r.text in seen:
+                    continue
+                seen.add(r.text)
+                steps = r.text.split(task.step_delimiter)
+                cut = max(1, int(len(steps) * rng.uniform(0.2, 0.8)))
+                shown = task.step_delimiter.join(steps[:cut]) + task.step_delimiter
+                asks.append(s.tree.prompt + shown)
+                owners.append((s, r, shown))
+        if not asks:
+            return
+        t0 = time.perf_counter()
+        gens = judge.generate(asks, SamplingParams(temperature=0.0, max_tokens=task.max_tokens))
+        share = (time.perf_counter() - t0) / len(asks)
+        for (s, r, shown), g in zip(owners, gens, strict=True):
+            s.compute += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
+            agrees = task.extract(shown + g.completions[0].text)[0]
+            if agrees is not None and vote_key(agrees) == vote_key(r.answer):
+                s.info.setdefault("consistent", set()).add(r.node)
+
+    def _result(self, s: _Search, reward: str) -> Result:
+        res = super()._result(s, reward)
+        res.info["consistent_paths"] = len(s.info.get("consistent", ()))
+        res.info["actions"] = dict(Counter(n.kind for n in s.tree.nodes[1:]))
+        return res
+
