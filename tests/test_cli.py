@@ -112,7 +112,9 @@ def test_search_strategies_run_from_the_cli(tmp_path):
     for args in (["--strategy", "mcts", "--iterations", "2", "--action", "mini-step:16"],
                  ["--strategy", "beam", "--width", "2", "--expand", "2"],
                  ["--strategy", "best-of-n", "--n", "3", "--vote", "weighted"],
-                 ["--strategy", "reflection"], ["--strategy", "budget-forcing", "--min-think", "80"]):
+                 ["--strategy", "reflection"], ["--strategy", "budget-forcing", "--min-think", "80"],
+                 ["--strategy", "self-refine", "--rounds", "1"],
+                 ["--strategy", "rstar", "--iterations", "2", "--actions", "step,rest"]):
         r = run("eval", "--task", "lab-en", "--limit", "2", "--threads", "1", "--out", str(tmp_path / args[1]),
                 "--json", *args)
         assert r.exit_code == 0, r.output

@@ -85,7 +85,9 @@ def solve(question: Annotated[str, typer.Argument(help="The question to answer."
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
           rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
-          reflect: Reflect = None, actions: Actions = None) -> None:
+          reflect: Reflect = None, actions: Actions = None,
+          tree: Annotated[Path | None, typer.Option("--tree", help="Save the search tree here as JSON.")] = None,
+          ) -> None:
     """Answer one question and print the reasoning and the answer."""
     from deliberate import get_strategy, load_backend
     from deliberate import solve as solve_
@@ -103,6 +105,11 @@ def solve(question: Annotated[str, typer.Argument(help="The question to answer."
     out.print(f"answer: {result.answer}", markup=False)
     out.print(f"[dim]{c.tokens_generated} tokens generated, {c.tokens_read} read, {c.calls} calls, "
               f"{c.wall_s:.2f}s[/dim]")
+    if tree:
+        if "tree" not in result.info:
+            raise BadInput(f"strategy {strategy!r} builds no tree; --tree applies to beam, mcts and rstar.")
+        tree.write_text(json.dumps(result.info["tree"], ensure_ascii=False, indent=1))
+        out.print(f"tree: {tree} ({result.info['nodes']} nodes)")
 
 
 @app.command("eval")
@@ -317,6 +324,31 @@ def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder
     if export:
         export_model(path, export)
         out.print(f"exported to {export}")
+
+
+@lab_app.command("select")
+@fail_cleanly
+def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder with step-N snapshots.")],
+               limit: Annotated[int, typer.Option(help="Validation problems per language.")] = 200,
+               n: Annotated[int, typer.Option("--n", help="Samples for self-consistency and pass@n.")] = 16,
+               temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+               min_step: Annotated[int, typer.Option(help="Skip snapshots before this step.")] = 0,
+               threads: Threads = None) -> None:
+    """Score every snapshot on the validation split (never the test split): greedy, SC, pass@n."""
+    from deliberate.lab.select import select
+
+    if limit < 1 or n < 2:
+        raise BadInput(f"--limit must be >= 1 and --n >= 2, got {limit} and {n}.")
+    table = Table("step", "task", "greedy", "self-consistency", f"pass@{n}", "SC - greedy", f"pass@{n} - greedy",
+                  title=f"{run_dir} · validation split · {limit} problems · T={temperature}")
+
+    def show(r: dict) -> None:
+        table.add_row(str(r["step"]), r["task"], f"{r['greedy']:.1%}", f"{r['sc']:.1%}", f"{r[f'pass@{n}']:.1%}",
+                      f"{r['sc_gain']:+.1%}", f"{r['pass_gap']:+.1%}")
+        err.print(f"step {r['step']} {r['task']}: greedy {r['greedy']:.1%}, SC {r['sc']:.1%}")
+
+    select(run_dir, limit=limit, n=n, temperature=temperature, threads=threads, min_step=min_step, on_row=show)
+    out.print(table)
 
 
 @lab_app.command("export")

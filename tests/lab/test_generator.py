@@ -51,3 +51,17 @@ def test_test_split_is_fixed_and_disjoint_from_training():
         next(train_stream(TEST_SEED, CURRICULUM, keys))
     with pytest.raises(ValueError):
         next(train_stream(VALID_SEED, CURRICULUM, keys))
+
+
+def test_every_equivalent_form_is_true_arithmetic_with_the_same_answer():
+    from deliberate.lab.formats import solution_lines
+
+    rng = random.Random(2)
+    for _ in range(300):
+        p = make_problem(rng, Difficulty(1, 6, max_number=30))
+        lines = solution_lines(p, rng)
+        for line in lines:
+            lhs, rhs = line.split(" = ")
+            assert eval(lhs) == int(rhs), line  # noqa: S307 - our own "a op b" lines
+        assert int(lines[-1].split(" = ")[1]) == p.answer
+        assert solution_lines(p) == p.steps  # no rng: the canonical forms

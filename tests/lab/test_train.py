@@ -26,3 +26,38 @@ def test_training_logs_resumes_and_exports(tmp_path):
     assert model.config.model_type == "llama"
     assert tok.decode(tok("汤姆有 12 个苹果。").input_ids) == "汤姆有 12 个苹果。"
     assert [tok.decode([i]) for i in tok(" 123").input_ids][-3:] == ["1", "2", "3"]  # one token per digit
+
+
+def test_training_examples_mask_what_must_not_be_learned():
+    """Prompts, wrong attempts and the reflection phrase carry no loss; solutions do."""
+    import random
+
+    from deliberate.lab import formats
+    from deliberate.lab.generator import make_problem
+
+    rng = random.Random(4)
+    for _ in range(200):
+        p = make_problem(rng)
+        for kind, make in formats.FORMATS.items():
+            segs = make(p, rng.choice(["en", "zh"]), rng)
+            trained = "".join(t for t, keep in segs if keep)
+            untrained = "".join(t for t, keep in segs if not keep)
+            assert trained and formats.REFLECTION not in trained and formats.WAIT + "\n" not in trained
+            if kind in ("plain", "think", "reflection"):
+                assert trained.rstrip().endswith((f"The answer is {p.answer}.", f"答案是 {p.answer}。"))
+            if kind == "reflection":
+                assert untrained.endswith(formats.REFLECTION + "\n")
+        lines, wrong = formats.wrong_attempt(p, rng)
+        assert wrong != p.answer
+
+
+def test_select_scores_every_snapshot_on_validation(tmp_path):
+    from deliberate.lab.select import select
+
+    out = tmp_path / "run"
+    cfg = tiny(out, 4)
+    cfg.snapshots = True
+    train(cfg)
+    rows = select(out, tasks=("lab-en-valid",), limit=2, n=2, threads=1)
+    assert [r["step"] for r in rows] == [2, 4]
+    assert all(0 <= r["greedy"] <= 1 and r["pass_gap"] == r["pass@2"] - r["greedy"] for r in rows)

@@ -1,0 +1,47 @@
+"""`deliberate lab select`: score every snapshot of a training run on the validation split.
+
+Model selection must never look at the test split, so this reads only `lab-*-valid`. For
+each `step-N` snapshot it runs greedy and self-consistency (n samples) and reports greedy
+accuracy, the majority vote's accuracy, pass@n and the two gaps search cares about: does the
+right answer appear among the samples (pass@n - greedy), and does voting find it (SC - greedy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from deliberate.errors import BadInput
+
+
+def snapshots(run_dir: str | Path) -> list[Path]:
+    found = sorted(Path(run_dir).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    found = [p for p in found if (p / "config.json").is_file()]
+    if not found:
+        raise BadInput(f"no step-N snapshots with a model in {run_dir} (train with --snapshots).")
+    return found
+
+
+def select(run_dir: str | Path, *, tasks: tuple[str, ...] = ("lab-en-valid", "lab-zh-valid"), limit: int = 200,
+           n: int = 16, temperature: float = 0.7, threads: int | None = None, min_step: int = 0,
+           on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    from deliberate import evaluate, get_strategy, load_backend, load_task
+
+    rows = []
+    for snap in snapshots(run_dir):
+        step = int(snap.name.split("-")[1])
+        if step < min_step:
+            continue
+        backend = load_backend(str(snap), threads=threads)
+        for name in tasks:
+            task = load_task(name)
+            g = evaluate(task, backend, get_strategy("greedy"), limit=limit, out_dir=snap / "select" / name / "greedy")
+            sc = evaluate(task, backend, get_strategy("self-consistency", n=n, temperature=temperature), limit=limit,
+                          out_dir=snap / "select" / name / f"sc{n}-t{temperature}")
+            row = {"step": step, "task": name, "greedy": g["accuracy"], "sc": sc["accuracy"],
+                   f"pass@{n}": sc[f"pass@{n}"], "sc_gain": sc["accuracy"] - g["accuracy"],
+                   "pass_gap": sc[f"pass@{n}"] - g["accuracy"]}
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    return rows
