@@ -307,7 +307,7 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
 @fail_cleanly
 def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")]
               = "runs/lab-model",
-              steps: Annotated[int, typer.Option(help="Optimizer steps (the cosine schedule spans them).")] = 1500,
+              steps: Annotated[int, typer.Option(help="Optimizer steps (the cosine schedule spans them).")] = 3000,
               threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
               seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,
               snapshots: Annotated[bool, typer.Option(help="Keep a loadable copy per checkpoint (out/step-N).")]

@@ -34,7 +34,7 @@ CURRICULUM = [Difficulty(1, 2), Difficulty(2, 4), Difficulty(3, 5), Difficulty(2
 @dataclass
 class LabTrainConfig:
     out: str = "runs/lab-model"
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 32
     seq_len: int = 256
     lr: float = 3e-3
