@@ -23,7 +23,8 @@ from deliberate.tasks.base import Problem, Task
 @dataclass
 class Compute:
     """Tokens generated, prompt tokens read (per sample: a backend without prefix caching reads
-    the prompt once per sample), backend calls, and wall seconds."""
+    the prompt once per sample), backend requests (one prompt with its n samples; requests
+    batched into one call count one each), and wall seconds."""
 
     tokens_generated: int = 0
     tokens_read: int = 0
@@ -101,6 +102,9 @@ class Strategy(ABC):
     Config: ClassVar[type]  # the options dataclass, validated in its __post_init__
     samples: ClassVar[bool] = False  # True when traces are i.i.d. samples (pass@k applies)
 
+    def __init__(self, config=None, **options) -> None:
+        self.config = config or self.Config(**options)
+
     @abstractmethod
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]: ...
@@ -111,6 +115,19 @@ class Strategy(ABC):
     def options(self) -> dict:
         """The settings that define this run (they key resumable output)."""
         return asdict(self.config) if hasattr(self, "config") else {}
+
+
+def generate_timed(backend: Backend, prompts: Sequence[str], params, computes: Sequence[Compute]) -> list[Generation]:
+    """One batched backend call; each prompt's compute gets its tokens, one call and an even
+    share of the wall time."""
+    import time
+
+    t0 = time.perf_counter()
+    gens = backend.generate(prompts, params)
+    share = (time.perf_counter() - t0) / max(1, len(prompts))
+    for g, c in zip(gens, computes, strict=True):
+        c += Compute(g.tokens_generated, g.prompt_tokens * len(g.completions), 1, share)
+    return gens
 
 
 def sample(problems: Sequence[Problem], backend: Backend, task: Task, *, n: int, temperature: float,

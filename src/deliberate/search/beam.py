@@ -67,8 +67,6 @@ class Beam(Strategy):
     name = "beam"
     Config = BeamConfig
 
-    def __init__(self, config: BeamConfig | None = None, **options) -> None:
-        self.config = config or BeamConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:

@@ -67,8 +67,6 @@ class BestOfN(Strategy):
     Config = BestOfNConfig
     samples = True
 
-    def __init__(self, config: BestOfNConfig | None = None, **options) -> None:
-        self.config = config or BestOfNConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:

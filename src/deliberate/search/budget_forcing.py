@@ -9,7 +9,6 @@ same as s1's removal of the end-of-thinking token.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from deliberate.backends.base import Backend
 from deliberate.errors import BackendError, BadInput
 from deliberate.lab.formats import THINK_CLOSE, THINK_OPEN, WAIT
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
 from deliberate.tasks.base import Problem, Task
 from deliberate.tasks.prompts import build_prompt
 
@@ -44,8 +43,6 @@ class BudgetForcing(Strategy):
     name = "budget-forcing"
     Config = BudgetForcingConfig
 
-    def __init__(self, config: BudgetForcingConfig | None = None, **options) -> None:
-        self.config = config or BudgetForcingConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
@@ -61,10 +58,10 @@ class BudgetForcing(Strategy):
         live = list(range(len(problems)))
         rnd = 0
         while live:  # each round: think on until </think>, the budget, or the end of the text
-            gens = self._call(backend, [heads[i] + thought[i] for i in live],
-                              [SamplingParams(temperature=c.temperature, max_tokens=c.max_think - used[i],
-                                              stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
-                               for i in live], [compute[i] for i in live])
+            gens = generate_timed(backend, [heads[i] + thought[i] for i in live],
+                                  [SamplingParams(temperature=c.temperature, max_tokens=c.max_think - used[i],
+                                                  stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
+                                   for i in live], [compute[i] for i in live])
             still = []
             for i, g in zip(live, gens, strict=True):
                 comp = g.completions[0]
@@ -76,8 +73,8 @@ class BudgetForcing(Strategy):
                     still.append(i)
             live, rnd = still, rnd + 1
         ends = [thought[i].rstrip("\n") + f"\n{THINK_CLOSE}\n" for i in range(len(problems))]
-        gens = self._call(backend, [h + e for h, e in zip(heads, ends, strict=True)],
-                          SamplingParams(temperature=0.0, max_tokens=c.answer_tokens), compute)
+        gens = generate_timed(backend, [h + e for h, e in zip(heads, ends, strict=True)],
+                              SamplingParams(temperature=0.0, max_tokens=c.answer_tokens), compute)
         out = []
         for i, g in enumerate(gens):
             comp = g.completions[0]
@@ -86,12 +83,3 @@ class BudgetForcing(Strategy):
             trace = Trace(text, answer, rule, used[i] + comp.n_tokens, comp.finish_reason)
             out.append(Result(answer, [trace], compute[i], {"think_tokens": used[i], "waits": waits[i]}))
         return out
-
-    @staticmethod
-    def _call(backend: Backend, prompts: list[str], params, computes: list[Compute]):
-        t0 = time.perf_counter()
-        gens = backend.generate(prompts, params)
-        share = (time.perf_counter() - t0) / len(prompts)
-        for g, cp in zip(gens, computes, strict=True):
-            cp += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
-        return gens

@@ -27,8 +27,6 @@ class Greedy(Strategy):
     name = "greedy"
     Config = GreedyConfig
 
-    def __init__(self, config: GreedyConfig | None = None, **options) -> None:
-        self.config = config or GreedyConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:

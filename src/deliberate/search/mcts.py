@@ -113,8 +113,6 @@ class MCTS(Strategy):
     Config = MCTSConfig
     samples = False
 
-    def __init__(self, config: MCTSConfig | None = None, **options) -> None:
-        self.config = config or MCTSConfig(**options)
 
     # -- the four phases -------------------------------------------------------------------
     def _select(self, tree: Tree) -> Node:

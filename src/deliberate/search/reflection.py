@@ -9,7 +9,6 @@ first answers that were wrong and got repaired, and the number of right ones tha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
 from deliberate.tasks.base import Problem, Task
 from deliberate.tasks.prompts import build_prompt
 
@@ -43,8 +42,6 @@ class Reflection(Strategy):
     name = "reflection"
     Config = ReflectionConfig
 
-    def __init__(self, config: ReflectionConfig | None = None, **options) -> None:
-        self.config = config or ReflectionConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
@@ -59,13 +56,9 @@ class Reflection(Strategy):
             params = [SamplingParams(temperature=c.temperature, max_tokens=c.max_tokens or task.max_tokens,
                                      stop=pr.stop, seed=problem_seed(seed, p) + rnd)
                       for p, pr in zip(problems, prompts, strict=True)]
-            t0 = time.perf_counter()
-            gens = backend.generate(contexts, params)
-            share = (time.perf_counter() - t0) / len(problems)
-            for i, g in enumerate(gens):
+            for i, g in enumerate(generate_timed(backend, contexts, params, compute)):
                 comp = g.completions[0]
                 answer, rule = task.extract(comp.text)
                 traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
-                compute[i] += Compute(comp.n_tokens, g.prompt_tokens, 1, share)
         return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts]})
                 for ts, cp in zip(traces, compute, strict=True)]

@@ -22,7 +22,6 @@ and the discriminator is the same model by default rather than a second SLM.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, vote_key
+from deliberate.search.base import Result, generate_timed, vote_key
 from deliberate.search.mcts import MCTS, MCTSConfig, Rollout, _Search
 from deliberate.search.tree import Action, Node, expand
 from deliberate.tasks.base import Problem, Task
@@ -70,8 +69,8 @@ class RStar(MCTS):
     Config = RStarConfig
 
     def __init__(self, config: RStarConfig | None = None, discriminator: Backend | None = None, **options) -> None:
-        self.config = config or RStarConfig(**options)
-        self.discriminator = discriminator
+        super().__init__(config, **options)
+        self.discriminator = discriminator  # the model that checks mutual consistency (default: the same)
 
     def _expand(self, backend: Backend, task: Task, searches: list[_Search], leaves: list[Node], it: int,
                 action: Action, max_tokens: int) -> list[Node]:
@@ -135,11 +134,9 @@ class RStar(MCTS):
                 owners.append((s, r, shown))
         if not asks:
             return
-        t0 = time.perf_counter()
-        gens = judge.generate(asks, SamplingParams(temperature=0.0, max_tokens=task.max_tokens))
-        share = (time.perf_counter() - t0) / len(asks)
+        gens = generate_timed(judge, asks, SamplingParams(temperature=0.0, max_tokens=task.max_tokens),
+                              [s.compute for s, _, _ in owners])
         for (s, r, shown), g in zip(owners, gens, strict=True):
-            s.compute += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
             agrees = task.extract(shown + g.completions[0].text)[0]
             if agrees is not None and vote_key(agrees) == vote_key(r.answer):
                 s.info.setdefault("consistent", set()).add(r.node)

@@ -35,8 +35,6 @@ class SelfConsistency(Strategy):
     Config = SelfConsistencyConfig
     samples = True
 
-    def __init__(self, config: SelfConsistencyConfig | None = None, **options) -> None:
-        self.config = config or SelfConsistencyConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:

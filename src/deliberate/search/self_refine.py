@@ -11,14 +11,13 @@ the first attempt's answer is recorded and the evaluation counts repaired and br
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed, vote_key
+from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed, vote_key
 from deliberate.tasks.base import Problem, Task
 from deliberate.tasks.prompts import build_prompt
 
@@ -56,8 +55,6 @@ class SelfRefine(Strategy):
     name = "self-refine"
     Config = SelfRefineConfig
 
-    def __init__(self, config: SelfRefineConfig | None = None, **options) -> None:
-        self.config = config or SelfRefineConfig(**options)
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
@@ -71,12 +68,7 @@ class SelfRefine(Strategy):
         def call(idx: list[int], texts: list[str], max_tokens: int, stop_extra: tuple[str, ...] = ()) -> list:
             params = [SamplingParams(temperature=c.temperature, max_tokens=max_tokens, seed=seeds[i] + len(traces[i]),
                                      stop=(*prompts[i].stop, *stop_extra)) for i in idx]
-            t0 = time.perf_counter()
-            gens = backend.generate(texts, params)
-            share = (time.perf_counter() - t0) / max(1, len(idx))
-            for i, g in zip(idx, gens, strict=True):
-                compute[i] += Compute(g.tokens_generated, g.prompt_tokens, 1, share)
-            return [g.completions[0] for g in gens]
+            return [g.completions[0] for g in generate_timed(backend, texts, params, [compute[i] for i in idx])]
 
         def add(i: int, comp) -> None:
             answer, rule = task.extract(comp.text)
