@@ -67,7 +67,6 @@ class Beam(Strategy):
     name = "beam"
     Config = BeamConfig
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config

@@ -43,7 +43,6 @@ class BudgetForcing(Strategy):
     name = "budget-forcing"
     Config = BudgetForcingConfig
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config

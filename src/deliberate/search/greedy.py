@@ -27,7 +27,6 @@ class Greedy(Strategy):
     name = "greedy"
     Config = GreedyConfig
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config

@@ -42,7 +42,6 @@ class Reflection(Strategy):
     name = "reflection"
     Config = ReflectionConfig
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config

@@ -35,7 +35,6 @@ class SelfConsistency(Strategy):
     Config = SelfConsistencyConfig
     samples = True
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config

@@ -55,7 +55,6 @@ class SelfRefine(Strategy):
     name = "self-refine"
     Config = SelfRefineConfig
 
-
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
