@@ -263,11 +263,12 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   = Path("runs/bench"),
                   batch: Annotated[int, typer.Option(help="Problems per backend call.")] = 8,
                   plot: Annotated[Path | None, typer.Option(help="Write accuracy vs tokens here (PNG).")] = None,
+                  markdown: Annotated[Path | None, typer.Option(help="Write the table here as Markdown.")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the result.")]
                   = False) -> None:
     """Every strategy at every budget on the same problems: one table (and a plot)."""
     from deliberate import load_backend, load_task
-    from deliberate.eval.scaling import DEFAULT, check_variants, parse_list, plot_scaling, run_scaling
+    from deliberate.eval.scaling import DEFAULT, check_variants, markdown_table, parse_list, plot_scaling, run_scaling
 
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be >= 1, got {limit}.")
@@ -299,6 +300,9 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
         out.print(f"[dim]skipped {label}: {why}[/dim]")
     if plot:
         out.print(f"plot: {plot_scaling(result, plot)}")
+    if markdown:
+        markdown.write_text(markdown_table(result), encoding="utf-8")
+        out.print(f"table: {markdown}")
     if as_json:
         print(json.dumps(result, ensure_ascii=False), flush=True)
 

@@ -6,7 +6,7 @@ import pytest
 
 from deliberate import BadInput
 from deliberate.backends.scripted import ScriptedBackend, from_table
-from deliberate.eval.scaling import VARIANTS, plot_scaling, run_scaling
+from deliberate.eval.scaling import VARIANTS, markdown_table, plot_scaling, run_scaling
 from deliberate.tasks import Problem, Task
 
 TABLE = {"Q\n": [("a\n", 0.9), ("The answer is 2.", 0.4)], "a\n": [("The answer is 1.", 0.9)],
@@ -40,6 +40,8 @@ def test_scaling_runs_every_cell_resumes_and_plots(tmp_path):
     assert [c["accuracy"] for c in again["cells"]] == [c["accuracy"] for c in res["cells"]]
     saved = json.loads((tmp_path / "scaling__toy__scripted" / "scaling.json").read_text())
     assert len(saved["cells"]) == 7
+    md = markdown_table(res)
+    assert md.count("\n| ") == 2 + 8 and "| mcts-step | 2x |" in md and "| greedy |  | 50.0%" in md
     png = plot_scaling(res, tmp_path / "plot.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 

@@ -155,3 +155,23 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def markdown_table(result: dict) -> str:
+    """The table as Markdown, for docs: one row per cell, greedy first."""
+    metric = "chrf" if "chrf" in result["greedy"] else "accuracy"
+    head = "accuracy (95% CI)" if metric == "accuracy" else "chrF"
+    lines = [f"{result['task']} · {result['model']} · {result['n_problems']} problems · seed {result['seed']}",
+             "", f"| strategy | budget | {head} | Test@N | tokens/problem | x greedy | seconds | setting |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for c in [result["greedy"], *result["cells"]]:
+        lo, hi = c["ci95"]
+        value = f"{c['accuracy']:.1%} ({lo:.1%}-{hi:.1%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
+        test = next((f"{v:.1%} @{k[5:]}" for k, v in c.items() if k.startswith("test@")), "")
+        setting = " ".join(f"{k}={v}" for k, v in c["setting"].items())
+        budget = "" if c["budget"] is None else f"{c['budget']}x"
+        lines.append(f"| {c['strategy']} | {budget} | {value} | {test} | {c['tokens_per_problem']:.0f} | "
+                     f"{c['x_greedy']:.1f} | {c['wall_s']:.0f} | {setting} |")
+    for label, why in result.get("skipped", {}).items():
+        lines.append(f"\nskipped {label}: {why}")
+    return "\n".join(lines) + "\n"
