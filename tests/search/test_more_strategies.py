@@ -119,3 +119,13 @@ def test_mcts_can_reflect_after_each_rollout():
     assert res.traces[0].text == f"a\nThe answer is 4.\n{REFLECTION}\nThe answer is 1."
     assert res.answer == "1"
     assert res.traces[0].score == pytest.approx((2 * 0.8 + 16 * 0.9 + 16 * 0.6) / 34)
+
+
+def test_multi_round_strategies_stop_where_the_context_ends():
+    small = Capabilities(max_logprobs=5, think_format=True, context_length=200)
+    table = {"Q\n": [("The answer is 4.", 0.9)], f"{REFLECTION}\n": [("The answer is 1.", 0.9)]}
+    res = get_strategy("reflection", rounds=10)(Q, ScriptedBackend(from_table(table), small), TASK)
+    assert res.info["rounds"] == 1  # a second reflection would not fit in 200 tokens (characters here)
+    res = get_strategy("budget-forcing", min_think=500, max_think=600)(
+        Q, ScriptedBackend(from_table(THINK_TABLE), small), TASK)
+    assert res.answer == "3" and res.info["waits"] >= 5  # thought on, then stopped before the context ran out

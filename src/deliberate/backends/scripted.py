@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 
 # A script maps (prompt, sample index, params) to the completion's tokens: (token, logprob, top).
@@ -37,12 +38,18 @@ class ScriptedBackend:
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t) for t in texts]  # one token per character, as generated
+
     def generate(self, prompts: Sequence[str],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[Generation]:
         self.calls += 1
         plist = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         out = []
         for prompt, p in zip(prompts, plist, strict=True):
+            if len(prompt) >= self.capabilities.context_length:  # as the real backend: a clear error
+                raise BadInput(f"prompt is {len(prompt)} tokens; model 'scripted' has a context of "
+                               f"{self.capabilities.context_length} tokens.")
             comps = []
             for j in range(p.n):
                 toks = self.script(prompt, j, p)  # the j-th sample takes the j-th script: fully predictable

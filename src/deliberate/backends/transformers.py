@@ -86,6 +86,10 @@ class TransformersBackend:
         if n >= ctx:
             raise BadInput(f"prompt is {n} tokens; model {self.spec!r} has a context of {ctx} tokens.")
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Prompt lengths in tokens, as `generate` would encode them (strategies fit contexts with it)."""
+        return [len(self._encode(t)) for t in texts]
+
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """The prompt text for a conversation, ending where the assistant's answer begins."""
         if self.capabilities.chat_template:

@@ -4,7 +4,8 @@ For models that think inside `<think>…</think>`: while the thinking is shorter
 `min_think` tokens, an attempt to end it is suppressed and "Wait" is appended, so the model
 thinks on; at `max_think` tokens the end of thinking is forced. Then the answer is generated
 after `</think>`. Suppression works by stopping at `</think>` and not keeping it, which is the
-same as s1's removal of the end-of-thinking token.
+same as s1's removal of the end-of-thinking token. Thinking also ends where the model's context
+would leave no room for the answer.
 """
 
 from __future__ import annotations
@@ -56,9 +57,16 @@ class BudgetForcing(Strategy):
         compute = [Compute() for _ in problems]
         live = list(range(len(problems)))
         rnd = 0
-        while live:  # each round: think on until </think>, the budget, or the end of the text
+        reserve = c.answer_tokens + 16  # the context keeps room for </think> and the answer
+        while live:  # each round: think on until </think>, the budget, the context, or the end of the text
+            sizes = backend.count_tokens([heads[i] + thought[i] for i in live])
+            room = {i: min(c.max_think - used[i], backend.capabilities.context_length - n - reserve)
+                    for i, n in zip(live, sizes, strict=True)}
+            live = [i for i in live if room[i] >= 1]
+            if not live:
+                break
             gens = generate_timed(backend, [heads[i] + thought[i] for i in live],
-                                  [SamplingParams(temperature=c.temperature, max_tokens=c.max_think - used[i],
+                                  [SamplingParams(temperature=c.temperature, max_tokens=room[i],
                                                   stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
                                    for i in live], [compute[i] for i in live])
             still = []

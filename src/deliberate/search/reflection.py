@@ -1,7 +1,8 @@
 """`reflection`: answer, then append Marco-o1's reflection phrase and let the model think again.
 
 "Wait! Maybe I made some mistakes! I need to rethink from scratch." is appended after a
-finished attempt, for `rounds` rounds; the answer is the last attempt's. Without an external
+finished attempt, for `rounds` rounds (fewer when the next attempt would not fit the model's
+context); the answer is the last attempt's. Without an external
 signal, self-correction can break right answers as easily as it repairs wrong ones, so every
 result records the first attempt's answer and the evaluation reports both counts: the share of
 first answers that were wrong and got repaired, and the number of right ones that got broken.
@@ -49,15 +50,23 @@ class Reflection(Strategy):
         contexts = [pr.text for pr in prompts]
         traces: list[list[Trace]] = [[] for _ in problems]
         compute = [Compute() for _ in problems]
+        live = list(range(len(problems)))
         for rnd in range(c.rounds + 1):
-            if rnd:
-                contexts = [ctx + ts[-1].text + f"\n{c.phrase}\n" for ctx, ts in zip(contexts, traces, strict=True)]
+            if rnd:  # reflect where the next attempt still fits the model's context (room for twice the last)
+                for i in live:
+                    contexts[i] += traces[i][-1].text + f"\n{c.phrase}\n"
+                room = backend.capabilities.context_length
+                sizes = backend.count_tokens([contexts[i] for i in live])
+                live = [i for i, n in zip(live, sizes, strict=True) if n + 2 * traces[i][-1].tokens + 16 <= room]
+                if not live:
+                    break
             params = [SamplingParams(temperature=c.temperature, max_tokens=c.max_tokens or task.max_tokens,
-                                     stop=pr.stop, seed=problem_seed(seed, p) + rnd)
-                      for p, pr in zip(problems, prompts, strict=True)]
-            for i, g in enumerate(generate_timed(backend, contexts, params, compute)):
+                                     stop=prompts[i].stop, seed=problem_seed(seed, problems[i]) + rnd) for i in live]
+            gens = generate_timed(backend, [contexts[i] for i in live], params, [compute[i] for i in live])
+            for i, g in zip(live, gens, strict=True):
                 comp = g.completions[0]
                 answer, rule = task.extract(comp.text)
                 traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
-        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts]})
+        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
+                                               "rounds": len(ts) - 1})
                 for ts, cp in zip(traces, compute, strict=True)]

@@ -80,6 +80,12 @@ class SelfRefine(Strategy):
         for _ in range(c.rounds):
             if not live:
                 break
+            # a round runs where feedback and a rewrite twice the last one's length fit the context
+            sizes = backend.count_tokens([prompts[i].text + traces[i][-1].text + "\n\n" + ASK_FEEDBACK for i in live])
+            live = [i for i, n in zip(live, sizes, strict=True)
+                    if n + 2 * c.feedback_tokens + 2 * traces[i][-1].tokens + 32 <= backend.capabilities.context_length]
+            if not live:
+                break
             shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
             notes = call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens, ("\n\n",))
             for i, n in zip(live, notes, strict=True):
