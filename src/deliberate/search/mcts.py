@@ -17,11 +17,16 @@ each phase is one batched backend call for all of them:
 4. `_back_propagate`: add v to the value sum and 1 to the visits of every node on the path, root
    included.
 
-The answer (`final="visits"`, the default): descend from the root by most visits (ties: higher
-mean value) to a terminal node or a leaf, then take the best-valued rollout through that node.
-`final="value"` takes the best-valued rollout of the whole search. Deviation from Marco-o1:
-its code keeps no rollouts and builds the final path step by step; we keep every rollout as a
-trace so that Test@N and the compute are reported like any sampling strategy's.
+The answer (`final="value"`, the default): the rollout with the highest value, i.e. the best
+path the search found by its reward. `final="visits"` descends from the root by most visits
+(ties: higher mean value) to a terminal node or a leaf, then takes the best-valued rollout
+through that node. The default was chosen on 100 lab-en validation problems (8 iterations):
+value 62% against visits 44% (greedy 58%); with the confidence reward the values of siblings
+differ by a few hundredths, so visit counts mostly reflect the exploration term.
+
+Deviation from Marco-o1: its code keeps no rollouts and builds the final path step by step; we
+keep every rollout as a trace so that Test@N and the compute are reported like any sampling
+strategy's.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class MCTSConfig:
     reward: str = "confidence"
     temperature: float = 1.0  # for expansions
     rollout_temperature: float = 0.7
-    final: str = "visits"  # visits | value
+    final: str = "value"  # value | visits (value chosen on the validation split; see the module docstring)
     max_tokens: int | None = None  # per path (default: the task's)
     reflect: bool = False  # after each rollout, append the reflection phrase and roll out again
     shots: int = 8
