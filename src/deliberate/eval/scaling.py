@@ -140,9 +140,12 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     g = result["greedy"]
     ax.axhline(g[metric] * scale, color="black", ls="--", lw=1, label="greedy")
     ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
-    for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
+    labels = list(dict.fromkeys(c["strategy"] for c in result["cells"]))
+    colors = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors  # one colour per strategy
+    for label, color in zip(labels, colors, strict=False):
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
-        ax.plot([c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells], marker="o", label=label)
+        ax.plot([c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells], marker="o", label=label,
+                color=color)
     ax.set_xscale("log")
     ax.set_xlabel("tokens generated per problem (log)")
     ax.set_ylabel("chrF" if metric == "chrf" else "accuracy (%)")
