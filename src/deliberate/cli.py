@@ -190,9 +190,9 @@ def print_summary(s: dict) -> None:
 @fail_cleanly
 def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")] = "lab-en",
          limit: Annotated[int, typer.Option(help="Problems per strategy.")] = 30,
-         n: Annotated[int, typer.Option("--n", help="Samples for self-consistency.")] = 8,
+         n: Annotated[int, typer.Option("--n", help="Samples for self-consistency and best-of-n.")] = 8,
          threads: Threads = None) -> None:
-    """Greedy against self-consistency on a few problems: accuracy and compute side by side."""
+    """Greedy against self-consistency and best-of-n (confidence reward) on a few problems."""
     from deliberate import evaluate, get_strategy, load_backend, load_task
 
     if limit < 1 or n < 1:
@@ -201,7 +201,7 @@ def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")
     backend = load_backend(model, threads=threads)
     table = Table("strategy", "accuracy (95% CI)", "tokens generated", "tokens/problem", "seconds",
                   title=f"{t.name} · {model} · {limit} problems")
-    for strat in (get_strategy("greedy"), get_strategy("self-consistency", n=n)):
+    for strat in (get_strategy("greedy"), get_strategy("self-consistency", n=n), get_strategy("best-of-n", n=n)):
         with err.status(f"{strat.name} on {limit} problems..."):
             s = evaluate(t, backend, strat, limit=limit, out_dir=None)
         lo, hi = s["accuracy_ci95"]
