@@ -131,3 +131,12 @@ def test_bench_scaling_prints_a_table_and_json(tmp_path):
     assert [(c["strategy"], c["budget"]) for c in res["cells"]] == [
         ("self-consistency", 1), ("self-consistency", 2), ("mcts-step", 1), ("mcts-step", 2)]
     assert "multiples of greedy" in r.stdout and (tmp_path / "p.png").exists()
+
+
+def test_demo_compares_three_strategies(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demo writes its rows under ./runs/eval
+    r = run("demo", "--limit", "2", "--n", "2", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    for name in ("greedy", "self-consist", "best-of-n"):  # rich may cut long names at 80 columns
+        assert name in r.stdout
+    assert len(list((tmp_path / "runs" / "eval").iterdir())) == 3
