@@ -7,6 +7,7 @@ evaluation harness does that, so no strategy can peek.
 
 from __future__ import annotations
 
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -90,11 +91,6 @@ def traces_of(gen: Generation, task: Task) -> list[Trace]:
     return out
 
 
-def compute_of(gen: Generation, wall_s: float, calls: int = 1) -> Compute:
-    n = len(gen.completions)
-    return Compute(gen.tokens_generated, gen.prompt_tokens * n, calls, wall_s)
-
-
 class Strategy(ABC):
     """A search method. Subclasses set `name` and implement `solve_batch`."""
 
@@ -120,8 +116,6 @@ class Strategy(ABC):
 def generate_timed(backend: Backend, prompts: Sequence[str], params, computes: Sequence[Compute]) -> list[Generation]:
     """One batched backend call; each prompt's compute gets its tokens, one call and an even
     share of the wall time."""
-    import time
-
     t0 = time.perf_counter()
     gens = backend.generate(prompts, params)
     share = (time.perf_counter() - t0) / max(1, len(prompts))
@@ -137,8 +131,6 @@ def sample(problems: Sequence[Problem], backend: Backend, task: Task, *, n: int,
 
     Wall time of the shared call is split evenly across the problems in it.
     """
-    import time
-
     from deliberate.params import SamplingParams
     from deliberate.tasks.prompts import build_prompt
 
@@ -146,7 +138,6 @@ def sample(problems: Sequence[Problem], backend: Backend, task: Task, *, n: int,
     params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, logprobs=logprobs,
                              max_tokens=max_tokens or task.max_tokens, stop=pr.stop,
                              seed=problem_seed(seed, p)) for p, pr in zip(problems, prompts, strict=True)]
-    t0 = time.perf_counter()
-    gens = backend.generate([pr.text for pr in prompts], params)
-    share = (time.perf_counter() - t0) / max(1, len(problems))
-    return [(g, compute_of(g, share)) for g in gens]
+    computes = [Compute() for _ in problems]
+    gens = generate_timed(backend, [pr.text for pr in prompts], params, computes)
+    return list(zip(gens, computes, strict=True))
