@@ -32,7 +32,6 @@ strategy's.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,7 +40,7 @@ from deliberate.errors import BadInput
 from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
 from deliberate.rewards import Path, Reward, check_reward, get_reward, path_value
-from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
 from deliberate.search.tree import Action, Node, Tree, expand, token_confidence
 from deliberate.tasks.base import Problem, Task
 from deliberate.tasks.prompts import build_prompt
@@ -118,7 +117,6 @@ class MCTS(Strategy):
     Config = MCTSConfig
     samples = False
 
-
     # -- the four phases -------------------------------------------------------------------
     def _select(self, tree: Tree) -> Node:
         node = tree.root
@@ -158,30 +156,23 @@ class MCTS(Strategy):
         params = [SamplingParams(n=1, temperature=self.config.rollout_temperature, stop=searches[i].answer_stops,
                                  max_tokens=max(1, max_tokens - searches[i].tree.tokens(starts[i])),
                                  seed=searches[i].seed * 104_729 + it, logprobs=want_lp) for i in todo]
-        t0 = time.perf_counter()
-        gens = backend.generate([searches[i].tree.prompt + searches[i].tree.text(starts[i]) for i in todo],
-                                params) if todo else []
-        share = (time.perf_counter() - t0) / max(1, len(todo))
-        gen_of = dict(zip(todo, gens, strict=True))
+        heads = [searches[i].tree.prompt + searches[i].tree.text(starts[i]) for i in todo]
+        costs = [searches[i].compute for i in todo]
+        gen_of = dict(zip(todo, generate_timed(backend, heads, params, costs) if todo else [], strict=True))
         again = {}
         if self.config.reflect and todo:  # one more batched call: every rollout reflects once
-            heads = [searches[i].tree.prompt + searches[i].tree.text(starts[i]) + gen_of[i].completions[0].text
-                     + f"\n{REFLECTION}\n" for i in todo]
-            t1 = time.perf_counter()
-            again = dict(zip(todo, backend.generate(heads, params), strict=True))
-            share += (time.perf_counter() - t1) / len(todo)
+            heads = [h + gen_of[i].completions[0].text + f"\n{REFLECTION}\n" for h, i in zip(heads, todo, strict=True)]
+            again = dict(zip(todo, generate_timed(backend, heads, params, costs), strict=True))
         values = []
         for i, (s, node) in enumerate(zip(searches, starts, strict=True)):
             nodes = s.tree.path(node)
             steps, confs = [n.text for n in nodes], [n.confidences for n in nodes]
             tail = gen_of[i].completions[0] if i in gen_of else None
             if tail is not None:
-                s.compute += Compute(tail.n_tokens, gen_of[i].prompt_tokens, 1, share)
                 steps.append(tail.text)
                 confs.append([token_confidence(t) for t in tail.logprobs or [] if t.top])
                 if i in again:  # the phrase is ours, not generated: it adds no confidences
                     second = again[i].completions[0]
-                    s.compute += Compute(second.n_tokens, again[i].prompt_tokens, 1, 0.0)
                     steps += [f"\n{REFLECTION}\n", second.text]
                     confs += [[], [token_confidence(t) for t in second.logprobs or [] if t.top]]
             text = "".join(steps)
