@@ -48,7 +48,8 @@ def lab_exemplars(lang: str, k: int = 4) -> list[tuple[str, str]]:
     out = []
     for _ in range(k):
         p = make_problem(rng)
-        out.append((f"{q_label}{sep}{p.question[lang]}", f"{a_label}{sep}" + " ".join(p.solution(lang).splitlines())))
+        # one step per line, as the lab model writes them: tree search's step actions are lines
+        out.append((f"{q_label}{sep}{p.question[lang]}", f"{a_label}\n" + p.solution(lang)))
     return out
 
 
