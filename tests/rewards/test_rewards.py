@@ -79,3 +79,14 @@ def test_self_eval_reads_yes_and_no_from_the_model():
     assert reward.calls == 1 and reward.tokens_read > 0
     with pytest.raises(BadInput, match="score continuations"):
         get_reward("self-eval", task=TASK, backend=ScriptedBackend(from_table({}), Capabilities(scoring=False)))
+
+
+def test_a_strategy_fails_before_generating_when_the_backend_cannot_feed_its_reward():
+    from deliberate.backends.scripted import from_table
+    from deliberate.search import get_strategy
+
+    for name in ("best-of-n", "beam", "mcts"):
+        b = ScriptedBackend(from_table({}), Capabilities(max_logprobs=0))
+        with pytest.raises(BackendError, match="needs top-5 logprobs"):
+            get_strategy(name)(PROBLEM, b, TASK)
+        assert b.calls == 0

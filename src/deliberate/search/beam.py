@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
-from deliberate.rewards import AGGREGATES, Path, check_reward, get_reward, path_value
+from deliberate.rewards import AGGREGATES, Path, get_reward, path_value
 from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
 from deliberate.search.best_of_n import pick
 from deliberate.search.tree import Action, Node, Tree, expand
@@ -71,7 +71,6 @@ class Beam(Strategy):
                     seed: int = 0) -> list[Result]:
         c = self.config
         reward = get_reward(c.reward, task=task, backend=backend)
-        check_reward(reward, backend)
         action = Action.parse(c.action, task.step_delimiter)
         cap = c.max_tokens or task.max_tokens
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from deliberate.backends.base import Backend, Generation
 from deliberate.errors import BadInput
-from deliberate.rewards import AGGREGATES, Path, check_reward, get_reward, path_value
+from deliberate.rewards import AGGREGATES, Path, get_reward, path_value
 from deliberate.search.base import Result, Strategy, Trace, sample, traces_of, vote_key
 from deliberate.search.tree import token_confidence
 from deliberate.tasks.base import Problem, Task
@@ -71,7 +71,6 @@ class BestOfN(Strategy):
                     seed: int = 0) -> list[Result]:
         c = self.config
         reward = get_reward(c.reward, task=task, backend=backend)
-        check_reward(reward, backend)
         runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
                       max_tokens=c.max_tokens, seed=seed, shots=c.shots, logprobs=5 if reward.needs_logprobs else None)
         out = []

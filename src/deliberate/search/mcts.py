@@ -39,7 +39,7 @@ from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
-from deliberate.rewards import Path, Reward, check_reward, get_reward, path_value
+from deliberate.rewards import Path, Reward, get_reward, path_value
 from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
 from deliberate.search.tree import Action, Node, Tree, expand, token_confidence
 from deliberate.tasks.base import Problem, Task
@@ -217,7 +217,6 @@ class MCTS(Strategy):
         """Run every problem's search in lock-step: each phase is one batched call for all of them."""
         c = self.config
         reward = get_reward(c.reward, task=task, backend=backend)
-        check_reward(reward, backend)
         action = Action.parse(c.action, task.step_delimiter)
         max_tokens = c.max_tokens or task.max_tokens
         if action.kind == "mini-step" and action.tokens > max_tokens:
