@@ -268,7 +268,15 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   = False) -> None:
     """Every strategy at every budget on the same problems: one table (and a plot)."""
     from deliberate import load_backend, load_task
-    from deliberate.eval.scaling import DEFAULT, check_variants, markdown_table, parse_list, plot_scaling, run_scaling
+    from deliberate.eval.scaling import (
+        DEFAULT,
+        check_variants,
+        markdown_table,
+        oracle_text,
+        parse_list,
+        plot_scaling,
+        run_scaling,
+    )
 
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be >= 1, got {limit}.")
@@ -279,14 +287,15 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
     _ = t.problems
     backend = load_backend(model, threads=threads)
     metric = "chrf" if not t.has_answer_key else "accuracy"
-    table = Table("strategy", "budget", "accuracy (95% CI)" if metric == "accuracy" else "chrF", "Test@N",
-                  "tokens/problem", "x greedy", "seconds", "setting",
+    table = Table("strategy", "budget", "accuracy (95% CI)" if metric == "accuracy" else "chrF",
+                  "Test@N" if metric == "accuracy" else "best sample's chrF", "tokens/problem", "x greedy",
+                  "seconds", "setting",
                   title=f"{t.name} · {model} · budgets are multiples of greedy's tokens; actual tokens beside")
     with err.status("greedy...") as status:
         def on_cell(c: dict) -> None:
             lo, hi = c["ci95"]
             acc = f"{c['accuracy']:.1%} ({lo:.0%}-{hi:.0%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
-            test = next((f"{v:.0%} @{k[5:]}" for k, v in c.items() if k.startswith("test@")), "")
+            test = oracle_text(c)
             opts = " ".join(f"{k}={v}" for k, v in c["setting"].items())
             table.add_row(c["strategy"], "" if c["budget"] is None else f"{c['budget']}x", acc, test,
                           f"{c['tokens_per_problem']:.0f}", f"{c['x_greedy']:.1f}", f"{c['wall_s']:.0f}", opts)

@@ -58,3 +58,17 @@ def test_random_rows_pass_at_k_is_monotone():
     rows = [row("1", ["1"] * 8, [rng.random() < 0.3 for _ in range(8)]) for _ in range(20)]
     s = summarize(rows)
     assert s["pass@1"] <= s["pass@2"] <= s["pass@4"] <= s["pass@8"] == s["test@8"]
+
+
+def test_translation_summary_reports_chrf_and_the_best_samples_chrf_not_exact_match():
+    from sacrebleu.metrics import CHRF
+
+    ref = "Mia has ten apples."
+    samples = [{"answer": a, "correct": False} for a in ("Mia has apples.", "Mia has ten apples", "x")]
+    rows = [{"answer": "x", "gold": ref, "correct": False, "score": CHRF().sentence_score("x", [ref]).score,
+             "samples": samples, "independent_samples": False,
+             "compute": {"tokens_generated": 9, "tokens_read": 9, "calls": 1, "wall_s": 0.1}}]
+    s = summarize(rows)
+    assert not any(k.startswith("test@") for k in s)  # exact match says nothing about a translation
+    best = max(CHRF().sentence_score(x["answer"], [ref]).score for x in samples)
+    assert s["oracle_chrf@3"] == pytest.approx(best) and best > s["chrf"]

@@ -57,15 +57,19 @@ def summarize(rows: Sequence[dict]) -> dict:
                 right = {vote_key(x["answer"]) for x in first if x["correct"]}  # the grader's verdicts
                 hits += m is not None and vote_key(m) in right
             s[f"maj@{k}"] = hits / total
-    if total:
-        s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
     scored = [r for r in rows if r.get("score") is not None]
-    if scored:  # translation: mean sentence chrF and sacrebleu's corpus chrF
+    if total and not scored:
+        s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
+    if scored:  # translation: mean sentence chrF, sacrebleu's corpus chrF, and the best sample's (an oracle)
         from sacrebleu.metrics import CHRF
 
+        chrf = CHRF()
         s["chrf"] = sum(r["score"] for r in scored) / len(scored)
         answers, refs = [r["answer"] or "" for r in scored], [[r["gold"] for r in scored]]
-        s["corpus_chrf"] = CHRF().corpus_score(answers, refs).score
+        s["corpus_chrf"] = chrf.corpus_score(answers, refs).score
+        s[f"oracle_chrf@{max(n, 1)}"] = sum(
+            max((chrf.sentence_score(x["answer"] or "", [r["gold"]]).score for x in r["samples"]), default=r["score"])
+            for r in scored) / len(scored)
     firsts = [r for r in rows if "first_correct" in r]
     if firsts:  # self-correction, measured both ways (it can break right answers as well as repair wrong ones)
         wrong_first = [r for r in firsts if not r["first_correct"]]
