@@ -28,6 +28,18 @@ def test_seeded_samples_do_not_depend_on_the_batch(lab):
     assert other_seed != alone
 
 
+def test_samples_of_one_prompt_share_a_prefill_without_changing_the_result(lab):
+    """The n samples of a prompt are prefilled once and the cache copied; the logprobs must be
+    those of decoding each sample on its own (same prompt passed as separate requests)."""
+    params = SamplingParams(n=3, temperature=0, max_tokens=30, logprobs=5)
+    shared = lab.generate([PROMPTS[0]], params)[0].completions
+    separate = [g.completions[0] for g in lab.generate([PROMPTS[0], PROMPTS[1]], SamplingParams(
+        temperature=0, max_tokens=30, logprobs=5))[:1]]
+    assert len({c.text for c in shared}) == 1 and shared[0].text == separate[0].text
+    for a, b in zip(shared[2].logprobs, separate[0].logprobs, strict=True):
+        assert a.token == b.token and math.isclose(a.logprob, b.logprob, abs_tol=1e-4)
+
+
 def test_per_prompt_params_and_accounting(lab):
     gens = lab.generate(PROMPTS[:2], [SamplingParams(n=3, temperature=1.0, seed=1, max_tokens=8),
                                       SamplingParams(temperature=0, max_tokens=5)])

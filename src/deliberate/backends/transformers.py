@@ -125,13 +125,20 @@ class TransformersBackend:
     @torch.inference_mode()
     def _decode(self, rows: list[_Row]) -> None:
         pad = self.tokenizer.pad_token_id
+        # The n samples of a prompt share one prefill: read each distinct prompt once, then copy its
+        # cache rows (for few-shot prompts the prefill is most of the work).
+        distinct: dict[tuple[int, ...], int] = {}
+        source = torch.tensor([distinct.setdefault(tuple(r.ids), len(distinct)) for r in rows], device=self.device)
         width = max(len(r.ids) for r in rows)
-        ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in rows], device=self.device)
-        mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=self.device)
+        ids = torch.tensor([[pad] * (width - len(k)) + list(k) for k in distinct], device=self.device)
+        mask = torch.tensor([[0] * (width - len(k)) + [1] * len(k) for k in distinct], device=self.device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
                             use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
+        if len(distinct) < len(rows):
+            cache.batch_select_indices(source)
+            logits, mask, pos = logits[source], mask[source], pos[source]
         live = list(range(len(rows)))  # indices into rows of the batch's current members
         while True:
             logp = torch.log_softmax(logits.float(), dim=-1)  # (B, vocab), raw model distribution

@@ -23,9 +23,9 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass
 class Compute:
-    """Tokens generated, prompt tokens read (per sample: a backend without prefix caching reads
-    the prompt once per sample), backend requests (one prompt with its n samples; requests
-    batched into one call count one each), and wall seconds."""
+    """Tokens generated, prompt tokens read (per sample, as an API bills them, even where the
+    backend prefills a prompt once for its n samples), backend requests (one prompt with its n
+    samples; requests batched into one call count one each), and wall seconds."""
 
     tokens_generated: int = 0
     tokens_read: int = 0
