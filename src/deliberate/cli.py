@@ -126,7 +126,9 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
           children: Children = None, action: Action = None, reward: Reward = None, exploration: Exploration = None,
           select: Select = None, rollout_temperature: RolloutTemp = None, final: Final = None, vote: Vote = None,
           rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
-          reflect: Reflect = None, actions: Actions = None) -> None:
+          reflect: Reflect = None, actions: Actions = None,
+          max_errors: Annotated[int | None, typer.Option(
+              "--max-errors", help="Abort once more than N problems have failed (default: never).")] = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy
@@ -149,12 +151,14 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
             if row:
                 state["seen"] += 1
                 state["right"] += row["correct"]
+            elif done:
+                err.print(f"resuming: {done} of {total} already done; {total - done} to do.")
             acc = f"last batch acc {state['right']}/{state['seen']}" if state["seen"] else ""
             bar.update(job, completed=done, total=total, acc=acc)
 
         try:
             summary = evaluate(t, backend, strat, limit=limit, seed=seed, out_dir=out_dir, batch_problems=batch,
-                               on_progress=progress)
+                               max_errors=max_errors, on_progress=progress)
         except KeyboardInterrupt:
             err.print("interrupted: every finished row is kept; run the same command to resume.")
             raise typer.Exit(130) from None
@@ -179,6 +183,8 @@ def print_summary(s: dict) -> None:
         table.add_row("repaired / broken", f"{s['repaired']} ({s['repaired_share']:.1%} of wrong first answers) / "
                                            f"{s['broken']}")
     table.add_row("no answer", str(s["no_answer"]))
+    if s.get("errors") or s.get("grader_timeouts"):
+        table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
     table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")
     table.add_row("tokens read", f"{s['tokens_read']:,}")
     table.add_row("wall seconds", f"{s['wall_s']:.1f}")

@@ -15,3 +15,7 @@ class UnknownName(DeliberateError):
 
 class BackendError(DeliberateError):
     """A model could not be loaded or cannot do what was asked (e.g. a prompt too long)."""
+
+
+class ProblemTooLong(BadInput):
+    """One problem's prompt does not fit the model's context: that problem fails, not the run."""

@@ -5,13 +5,19 @@ MGSM languages), GSM8K's `#### N`, the last `\\boxed{}`, else the last number in
 Think-format output is read after `</think>`; thinking that never closes has no answer.
 `is_equivalent` compares plain numbers exactly as rationals (so `18.0 == 18` but
 `0.333 != 1/3`), and everything else with math-verify (fractions, LaTeX, sets, intervals,
-equations). The Game of 24 check is hand-written because it is a rule, not an equivalence:
-every puzzle number used exactly once, evaluated exactly with fractions.
+equations). `compare` gives the verdict, `timeout` included: symbolic comparison runs in a
+helper process with a hard deadline, because sympy can run for ever on some inputs
+(`9^{9^{9^{9}}}`) and math-verify's own timeouts use signals, which only the main thread of a
+process may set; a grader called from threads or worker processes must still be bounded.
+The Game of 24 check is hand-written because it is a rule, not an equivalence: every puzzle
+number used exactly once, evaluated exactly with fractions.
 """
 
 from __future__ import annotations
 
 import ast
+import logging
+import multiprocessing
 import re
 import threading
 import unicodedata
@@ -114,36 +120,108 @@ def _as_number(s: str) -> Fraction | None:
         return None
 
 
+SYMBOLIC_TIMEOUT_S = 5.0  # the most one symbolic comparison may take before its verdict is `timeout`
+
+
 def _mv_parse(s: str):
     from math_verify import parse
 
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
     wrapped = s if ("$" in s or "\\boxed" in s) else f"${s}$"
-    return parse(wrapped, parsing_timeout=timeout)
+    return parse(wrapped, parsing_timeout=None)
 
 
-def is_equivalent(gold: str, predicted: str | None) -> bool:
-    """True when `predicted` is mathematically the same answer as `gold`.
-
-    >>> is_equivalent("1080", "1,080.00"), is_equivalent("\\\\frac{1}{2}", "0.5")
-    (True, True)
-    """
-    if predicted is None or not str(predicted).strip() or not str(gold).strip():
-        return False
-    g, p = _as_number(gold), _as_number(predicted)
-    if g is not None and p is not None:
-        return g == p
+def _symbolic_same(gold: str, predicted: str) -> bool:
+    """math-verify's equivalence, else a whitespace- and markup-blind string match. Unbounded in
+    time on its own: only ever called inside the helper process."""
     from math_verify import verify
 
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
         gp, pp = _mv_parse(gold), _mv_parse(predicted)
         if gp and pp:
-            return bool(verify(gp, pp, timeout_seconds=timeout))
+            return bool(verify(gp, pp, timeout_seconds=None))
     except Exception:  # math-verify raises assorted errors on malformed LaTeX: not equivalent
         return False
     norm = lambda x: re.sub(r"\s|\\text|[{}$]", "", x).lower()  # noqa: E731
     return norm(gold) == norm(predicted)
+
+
+def _serve(conn) -> None:
+    """The helper process: answer (gold, predicted) pairs until the pipe closes."""
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns that we time it out ourselves
+    import math_verify  # noqa: F401  (imported before saying ready, so the deadline is the comparison's)
+
+    conn.send("ready")
+    while True:
+        try:
+            gold, predicted = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(_symbolic_same(gold, predicted))
+
+
+class _SymbolicWorker:
+    """One helper process per grading process, shared by its threads (a lock serializes them);
+    a comparison past its deadline kills the helper, and the next one starts a fresh helper."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc = None
+        self._conn = None
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold torch threads and locks
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="deliberate-grader")
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(120) or self._conn.recv() != "ready":
+            self._stop()
+            raise RuntimeError("the symbolic grading helper did not start")
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(5)
+        self._proc = self._conn = None
+
+    def same(self, gold: str, predicted: str, timeout: float) -> bool | None:
+        """True/False, or None when the comparison ran past `timeout` seconds."""
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._start()
+            try:
+                self._conn.send((gold, predicted))
+                if self._conn.poll(timeout):
+                    return bool(self._conn.recv())
+            except (EOFError, OSError, BrokenPipeError):
+                pass
+            self._stop()
+            return None
+
+
+_WORKER = _SymbolicWorker()
+
+
+def compare(gold: str, predicted: str | None, timeout: float | None = None) -> str:
+    """The verdict on an extracted answer: "correct", "wrong", "no-answer" or "timeout"."""
+    if predicted is None or not str(predicted).strip():
+        return "no-answer"
+    if not str(gold).strip():
+        return "wrong"
+    g, p = _as_number(gold), _as_number(predicted)
+    if g is not None and p is not None:
+        return "correct" if g == p else "wrong"
+    same = _WORKER.same(str(gold), str(predicted), timeout or SYMBOLIC_TIMEOUT_S)
+    return "timeout" if same is None else "correct" if same else "wrong"
+
+
+def is_equivalent(gold: str, predicted: str | None) -> bool:
+    """True when `predicted` is mathematically the same answer as `gold` (a timeout is not).
+
+    >>> is_equivalent("1080", "1,080.00"), is_equivalent("\\\\frac{1}{2}", "0.5")
+    (True, True)
+    """
+    return compare(gold, predicted) == "correct"
 
 
 # -- Game of 24 ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
-from deliberate.errors import BadInput
+from deliberate.errors import ProblemTooLong
 from deliberate.params import SamplingParams
 
 # A script maps (prompt, sample index, params) to the completion's tokens: (token, logprob, top).
@@ -34,6 +34,7 @@ class ScriptedBackend:
         self.script = script
         self.capabilities = capabilities or Capabilities(max_logprobs=20, scoring=True)
         self.calls = 0
+        self.weights_id = f"scripted:{getattr(script, '__qualname__', type(script).__name__)}"
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages)
@@ -48,7 +49,7 @@ class ScriptedBackend:
         out = []
         for prompt, p in zip(prompts, plist, strict=True):
             if len(prompt) >= self.capabilities.context_length:  # as the real backend: a clear error
-                raise BadInput(f"prompt is {len(prompt)} tokens; model 'scripted' has a context of "
+                raise ProblemTooLong(f"prompt is {len(prompt)} tokens; model 'scripted' has a context of "
                                f"{self.capabilities.context_length} tokens.")
             comps = []
             for j in range(p.n):

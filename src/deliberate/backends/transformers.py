@@ -12,12 +12,13 @@ import inspect
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
-from deliberate.errors import BackendError, BadInput
+from deliberate.errors import BackendError, BadInput, ProblemTooLong
 from deliberate.params import SamplingParams
 
 
@@ -48,6 +49,7 @@ class TransformersBackend:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.spec = spec or path
+        self._path, self._gguf_file = path, gguf_file
         self.device = torch.device(device)
         self.batch_size = batch_size
         extra = {"gguf_file": gguf_file} if gguf_file else {}
@@ -75,6 +77,21 @@ class TransformersBackend:
                                          prefix_cache=False, chat_template=has_chat, context_length=ctx,
                                          think_format=thinks)
 
+    def weights_files(self) -> list[str]:
+        """The files holding the weights (what the run manifest hashes): the GGUF file, else the
+        safetensors/bin files of the local folder or of the hub cache's snapshot."""
+        folder = Path(self._path).expanduser()
+        if self._gguf_file:
+            return [str(folder / self._gguf_file)]
+        if not folder.is_dir():
+            try:
+                from huggingface_hub import snapshot_download
+
+                folder = Path(snapshot_download(self._path, local_files_only=True))
+            except Exception:  # not in the local cache: the manifest says "unknown"
+                return []
+        return [str(f) for f in sorted(folder.glob("*")) if f.suffix in (".safetensors", ".bin", ".gguf")]
+
     # -- text <-> tokens -------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
         bos = self.tokenizer.bos_token
@@ -84,7 +101,7 @@ class TransformersBackend:
     def _check_fits(self, n: int) -> None:
         ctx = self.capabilities.context_length
         if n >= ctx:
-            raise BadInput(f"prompt is {n} tokens; model {self.spec!r} has a context of {ctx} tokens.")
+            raise ProblemTooLong(f"prompt is {n} tokens; model {self.spec!r} has a context of {ctx} tokens.")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Prompt lengths in tokens, as `generate` would encode them (strategies fit contexts with it)."""

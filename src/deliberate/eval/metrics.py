@@ -44,7 +44,10 @@ def summarize(rows: Sequence[dict]) -> dict:
     s: dict = {"n_problems": total, "correct": correct,
                "accuracy": correct / total if total else 0.0,
                "accuracy_ci95": [round(x, 4) for x in wilson(correct, total)],
-               "no_answer": sum(r["answer"] is None for r in rows)}
+               "no_answer": sum(r["answer"] is None and "error" not in r for r in rows),
+               "errors": sum("error" in r for r in rows),
+               "grader_timeouts": sum(r.get("verdict") == "timeout" for r in rows)}
+    s["error_rate"] = s["errors"] / total if total else 0.0
     n = min((len(r["samples"]) for r in rows), default=0)
     if total and n > 1 and all(r.get("independent_samples") for r in rows):
         for k in ks_for(n):

@@ -1,9 +1,13 @@
 """`evaluate`: run a strategy over a task, grade, write rows as they finish, resume, summarize.
 
-The output folder holds `run.json` (the settings that define the run) and `results.jsonl`
-(one graded row per problem, appended and flushed batch by batch). Running again with the
-same settings skips the problems already there; different settings refuse to mix into the
-same folder. Rows are only ever appended, so an interrupted run loses nothing it finished.
+The output folder holds `run.json` (the settings that define the run: task, model, a hash of
+its weights, strategy with options, seed), `manifest.json` (everything else the numbers depend
+on; `deliberate.eval.manifest`) and `results.jsonl` (one graded row per problem, appended and
+flushed as soon as it is graded). Running again with the same settings skips the problems
+already there; different settings refuse to mix into the same folder. Rows are only ever
+appended, so a killed run loses nothing it finished. An exception in a strategy, reward or
+grader becomes that problem's `error` row and the run goes on, until `max_errors` say the run
+is broken.
 """
 
 from __future__ import annotations
@@ -11,20 +15,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from deliberate import __version__
 from deliberate.backends.base import Backend
-from deliberate.errors import BadInput
+from deliberate.errors import BadInput, DeliberateError, ProblemTooLong
+from deliberate.eval.manifest import build_manifest, diff_manifests, weights_hash
 from deliberate.eval.metrics import summarize
-from deliberate.search.base import Result, Strategy
+from deliberate.search.base import Compute, Result, Strategy
 from deliberate.tasks.base import Problem, Task
 
 
-def run_settings(task: Task, backend: Backend, strategy: Strategy, seed: int) -> dict:
-    return {"task": task.name, "model": backend.spec, "strategy": strategy.name,
-            "options": strategy.options(), "seed": seed}
+class TooManyErrors(DeliberateError):
+    """More problems failed than --max-errors allows: the run is broken, not unlucky."""
+
+
+def run_settings(task: Task, backend: Backend, strategy: Strategy, seed: int, weights: str | None = None) -> dict:
+    return {"task": task.name, "model": backend.spec, "weights": (weights or weights_hash(backend))[:16],
+            "strategy": strategy.name, "options": strategy.options(), "seed": seed}
 
 
 def default_out_dir(settings: dict, root: str = "runs/eval") -> Path:
@@ -50,10 +60,16 @@ def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -
     samples = []
     for t in result.traces:
         g = task.grade(problem, t.text)
-        samples.append({"answer": g.answer, "rule": g.rule, "correct": g.correct, "reward": t.score,
-                        "tokens": t.tokens, "finish": t.finish_reason, "text": t.text})
-    correct = task.check(problem, result.answer)
-    extra = {}
+        samples.append({"answer": g.answer, "rule": g.rule, "span": g.span, "verdict": g.verdict,
+                        "correct": g.correct, "reward": t.score, "tokens": t.tokens, "finish": t.finish_reason,
+                        "text": t.text})
+    verdict = task.verdict(problem, result.answer)
+    correct = verdict == "correct"
+    # the final answer's provenance: the first trace that gave it (for a vote, one of its voters)
+    source = next((x for x in samples if x["answer"] is not None and result.answer is not None
+                   and x["answer"] == result.answer), None)
+    graded = {"rule": source["rule"], "span": source["span"], "sample": samples.index(source)} if source else None
+    extra = {"verdict": verdict, "graded": graded}
     if not task.has_answer_key:  # open-ended: the metric is a score against the reference (chrF)
         extra["score"] = task.score(problem, result.answer)
     if "first_answer" in result.info:  # a self-correcting strategy: was its first attempt right?
@@ -63,26 +79,60 @@ def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -
             "compute": result.compute.to_dict(), "info": result.info}
 
 
+def error_row(problem: Problem, error: BaseException) -> dict:
+    reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".strip()
+    return {"id": problem.id, "question": problem.question, "gold": problem.answer, "answer": None,
+            "correct": False, "error": reason.rstrip(": "), "independent_samples": False, "samples": [],
+            "compute": Compute().to_dict(), "info": {}}
+
+
+def solve_and_grade(task: Task, backend: Backend, strategy: Strategy, batch: list[Problem], seed: int) -> list[dict]:
+    """Rows for a batch. If the batch fails, each problem is retried alone, so one bad problem
+    costs only its own row (an `error` row with the reason), never its neighbours'."""
+    try:
+        results = strategy.solve_batch(batch, backend, task, seed=seed)
+    except Exception as e:
+        if isinstance(e, DeliberateError) and not isinstance(e, ProblemTooLong):
+            raise  # a bad setting fails every problem alike: stop and say so
+        if len(batch) > 1:
+            return [row for p in batch for row in solve_and_grade(task, backend, strategy, [p], seed)]
+        return [error_row(batch[0], e)]
+    rows = []
+    for p, res in zip(batch, results, strict=True):
+        try:
+            rows.append(grade_row(task, p, res, strategy.samples))
+        except Exception as e:
+            rows.append(error_row(p, e))
+    return rows
+
+
 def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | None = None, seed: int = 0,
-             out_dir: str | Path | None = None, batch_problems: int = 8,
+             out_dir: str | Path | None = None, batch_problems: int = 8, max_errors: int | None = None,
              on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar."""
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be >= 1, got {limit}.")
     if batch_problems < 1:
         raise BadInput(f"batch_problems must be >= 1, got {batch_problems}.")
-    settings = run_settings(task, backend, strategy, seed)
+    if max_errors is not None and max_errors < 0:
+        raise BadInput(f"max_errors must be >= 0, got {max_errors}.")
+    weights = weights_hash(backend)
+    settings = run_settings(task, backend, strategy, seed, weights)
     out = Path(out_dir) if out_dir else default_out_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
     if run_file.exists():
         before = json.loads(run_file.read_text())
+        if "weights" not in before:  # a run from before weights were recorded: record them now
+            before["weights"] = settings["weights"]
+            run_file.write_text(json.dumps(before, indent=2))
         diff = [k for k in settings if before.get(k) != settings[k]]
         if diff:
             raise BadInput(f"{out} holds a run with different {', '.join(diff)}; "
                            f"use another --out or the same settings.")
     else:
         run_file.write_text(json.dumps({**settings, "deliberate": __version__}, indent=2))
+    write_manifest(out, build_manifest(task, backend, strategy, seed=seed, limit=limit, weights=weights))
     results = out / "results.jsonl"
     done = {r["id"]: r for r in read_rows(results)}
     if results.exists() and not results.read_bytes().endswith(b"\n") and results.stat().st_size:
@@ -94,18 +144,35 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     finished = len(problems) - len(todo)
     if on_progress:
         on_progress(finished, len(problems), {})
+    errors = sum("error" in r for r in done.values())
     with results.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_problems):
             batch = todo[start:start + batch_problems]
-            for p, res in zip(batch, strategy.solve_batch(batch, backend, task, seed=seed), strict=True):
-                row = grade_row(task, p, res, strategy.samples)
+            for row in solve_and_grade(task, backend, strategy, batch, seed):
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                done[p.id] = row
-            f.flush()
+                f.flush()  # each graded row reaches the OS at once: a kill loses no finished problem
+                done[row["id"]] = row
+                errors += "error" in row
             finished += len(batch)
             if on_progress:
                 on_progress(finished, len(problems), row)
+            if max_errors is not None and errors > max_errors:
+                raise TooManyErrors(f"{errors} problems failed (more than --max-errors {max_errors}); last: "
+                                    f"{next(r['error'] for r in reversed(list(done.values())) if 'error' in r)}. "
+                                    f"Rows so far are in {results}.")
     rows = [done[p.id] for p in problems if p.id in done]
     summary = {**settings, **summarize(rows), "out": str(out)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    """Write the manifest of a new run; on a resume keep the first and log what changed since."""
+    path = out / "manifest.json"
+    if not path.exists():
+        path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    first = json.loads(path.read_text())
+    changed = diff_manifests({k: v for k, v in first.items() if k != "resumes"}, manifest)
+    first.setdefault("resumes", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changed": changed})
+    path.write_text(json.dumps(first, indent=2, ensure_ascii=False))

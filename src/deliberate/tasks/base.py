@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deliberate.errors import BadInput
-from deliberate.grading import check_24, find_answer, is_equivalent
+from deliberate.grading import check_24, compare, find_answer
 
 
 @dataclass
@@ -21,9 +21,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Grade:
+    """What was graded and why: the answer, the rule and span that found it, and the verdict."""
+
     answer: str | None  # what was extracted from the completion
     rule: str  # which extraction rule found it
     correct: bool
+    span: tuple[int, int] | None = None  # where in the completion the answer was read
+    verdict: str = ""  # correct | wrong | no-answer | timeout
 
 
 @dataclass
@@ -64,18 +68,28 @@ class Task:
 
     def grade(self, problem: Problem, completion: str) -> Grade:
         """Extract the answer from a completion and check it against the gold answer."""
-        answer, rule = self.extract(completion)
-        return Grade(answer, rule, self.check(problem, answer))
+        span = None
+        if self.kind == "math":
+            ex = find_answer(completion)
+            answer, rule, span = ex.answer, ex.rule, ex.span
+        else:
+            answer, rule = self.extract(completion)
+        verdict = self.verdict(problem, answer)
+        return Grade(answer, rule, verdict == "correct", span, verdict)
+
+    def verdict(self, problem: Problem, answer: str | None) -> str:
+        """correct | wrong | no-answer | timeout (a symbolic comparison that ran past its deadline)."""
+        if answer is None:
+            return "no-answer"
+        if self.kind == "game24":
+            return "correct" if check_24(problem.answer, answer) else "wrong"
+        if self.kind == "translate":  # exact match; the translation metric is `score`
+            return "correct" if " ".join(answer.split()) == " ".join(problem.answer.split()) else "wrong"
+        return compare(problem.answer, answer)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
         """Is an already extracted answer right?"""
-        if answer is None:
-            return False
-        if self.kind == "game24":
-            return check_24(problem.answer, answer)
-        if self.kind == "translate":  # exact match; the translation metric is `score`
-            return " ".join(answer.split()) == " ".join(problem.answer.split())
-        return is_equivalent(problem.answer, answer)
+        return self.verdict(problem, answer) == "correct"
 
     def score(self, problem: Problem, answer: str | None) -> float | None:
         """chrF (sacrebleu, 0-100) of a translation against its reference; None for other tasks."""

@@ -1,0 +1,120 @@
+"""The eval runner under faults: error rows, --max-errors, bounded grading in threads, manifests."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from deliberate import grading
+from deliberate.backends.scripted import ScriptedBackend, from_texts
+from deliberate.errors import BadInput
+from deliberate.eval.runner import TooManyErrors, evaluate, read_rows
+from deliberate.search import best_of_n, get_strategy
+from deliberate.search.base import Compute, Result, Strategy, Trace
+from deliberate.tasks import Problem, Task, load_task
+
+
+class Raising:
+    """A reward that raises on one problem: an injected fault."""
+
+    name, needs_answer_key, needs_logprobs = "raising", False, True
+
+    def __init__(self, bad_id: str) -> None:
+        self.bad_id = bad_id
+
+    def __call__(self, problem, paths):
+        if problem.id == self.bad_id:
+            raise RuntimeError("injected reward fault")
+        return [[0.5] for _ in paths]
+
+
+def test_a_raising_reward_costs_one_error_row_and_the_run_goes_on(lab, tmp_path, monkeypatch):
+    task = load_task("lab-en")
+    bad = task.problems[2].id
+    monkeypatch.setattr(best_of_n, "get_reward", lambda *a, **k: Raising(bad))
+    s = evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=4)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert [r["id"] for r in rows] == [p.id for p in task.problems[:6]]  # every problem, once, in order
+    errors = [r for r in rows if "error" in r]
+    assert [(r["id"], r["error"]) for r in errors] == [(bad, "RuntimeError: injected reward fault")]
+    assert all(r["samples"] for r in rows if "error" not in r)  # its batch-mates were solved normally
+    assert (s["errors"], s["error_rate"], s["n_problems"]) == (1, pytest.approx(1 / 6), 6)
+
+
+def test_max_errors_aborts_a_broken_run_and_keeps_its_rows(lab, tmp_path, monkeypatch):
+    task = load_task("lab-en")
+    monkeypatch.setattr(best_of_n, "get_reward", lambda *a, **k: Raising(task.problems[0].id))
+    with pytest.raises(TooManyErrors, match="more than --max-errors 0"):
+        evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=2,
+                 max_errors=0)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert len(rows) == 2 and "error" in rows[0]  # it stopped after the first batch, rows on disk
+
+
+def test_bad_settings_still_fail_the_run_not_each_row(lab, tmp_path):
+    with pytest.raises(BadInput, match="larger than max_tokens"):
+        evaluate(load_task("lab-en"), lab, get_strategy("mcts", action="mini-step:64", max_tokens=32), limit=2,
+                 out_dir=tmp_path)
+
+
+@dataclass(frozen=True)
+class FixedConfig:
+    text: str = ""
+
+
+class Fixed(Strategy):
+    """Answers every problem with one fixed text (to feed the grader chosen inputs)."""
+
+    name, Config = "fixed", FixedConfig
+
+    def solve_batch(self, problems, backend, task, *, seed=0):
+        text = self.config.text
+        answer = task.extract(text)[0]
+        return [Result(answer, [Trace(text, answer, "phrase", 1, "stop")], Compute(1, 1, 1, 0.0)) for _ in problems]
+
+
+def test_a_grader_input_that_would_hang_is_a_timeout_verdict_even_in_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(grading, "SYMBOLIC_TIMEOUT_S", 1.0)
+    problems = [Problem(f"p{i}", "q", "\\frac{1}{2}") for i in range(2)]
+    task = Task("toy", "toy", lambda: problems)
+    hang = Fixed(text="The answer is \\boxed{9^{9^{9^{9}}}}.")  # sympy would evaluate this tower for ever
+    start = time.time()
+    with ThreadPoolExecutor(2) as pool:  # off the main thread, where signal-based timeouts cannot work
+        s = pool.submit(evaluate, task, ScriptedBackend(from_texts({})), hang, out_dir=tmp_path).result(timeout=60)
+    assert time.time() - start < 30
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert [r["verdict"] for r in rows] == ["timeout", "timeout"] and s["grader_timeouts"] == 2
+    assert s["correct"] == 0 and s["errors"] == 0
+    # the grader recovers: the next comparison in a thread is answered normally
+    with ThreadPoolExecutor(4) as pool:
+        verdicts = list(pool.map(lambda a: grading.compare("\\frac{1}{2}", a), ["0.5", "\\frac{2}{4}", "1/3", None]))
+    assert verdicts == ["correct", "correct", "wrong", "no-answer"]
+
+
+def test_rows_record_the_graded_span_rule_and_verdict(lab, tmp_path):
+    s = evaluate(load_task("lab-en"), lab, get_strategy("greedy"), limit=3, out_dir=tmp_path)
+    for r in read_rows(tmp_path / "results.jsonl"):
+        sample = r["samples"][0]
+        if sample["answer"] is not None:
+            a, b = sample["span"]
+            assert sample["text"][a:b] == sample["answer"] and sample["rule"] == "phrase"
+            assert r["graded"] == {"rule": "phrase", "span": [a, b], "sample": 0}
+        assert r["verdict"] in ("correct", "wrong", "no-answer") and (r["verdict"] == "correct") == r["correct"]
+    assert s["no_answer"] == sum(r["answer"] is None for r in read_rows(tmp_path / "results.jsonl"))
+
+
+def test_manifest_records_what_the_numbers_depend_on(lab, tmp_path):
+    evaluate(load_task("lab-en"), lab, get_strategy("self-consistency", n=2, temperature=0.9), limit=2,
+             out_dir=tmp_path, seed=3)
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["model"]["spec"] == "lab" and len(m["model"]["weights_sha256"]) == 64
+    assert m["strategy"] == {"name": "self-consistency", "options": get_strategy(
+        "self-consistency", n=2, temperature=0.9).options()} and m["seed"] == 3
+    assert {"torch", "transformers", "math-verify"} <= set(m["libraries"])
+    assert len(m["task"]["data_sha256"]) == 64 and len(m["prompt_template_sha256"]) == 64
+    assert len(m["grader_sha256"]) == 64 and m["machine"]["cpu_count"] >= 1
+    assert json.loads((tmp_path / "run.json").read_text())["weights"] == m["model"]["weights_sha256"][:16]
