@@ -29,6 +29,12 @@ from deliberate.grading import check_24, extract_answer, find_answer, is_equival
     ("<think>2+2=4, the answer is 4</think>The answer is 5.", "5"),
     ("<think>2+2=4 and I keep thinking", None),
     ("The answer is 12, because 3 * 4 = 12.", "12"),
+    # found by the gold-against-itself audit (tests/test_grading_gold.py):
+    ("so the answer is $3! \\times 5! = \\boxed{720}$.", "720"),  # a boxed answer after working in the phrase
+    ("the final answer is 15 gallons * 8 pints = <<15*8=120>>120 pints\n#### 120", "120"),  # '=' chain, calculator
+    ("Thus, the answer is 7 + (-2) + 0 = 5. Check: 5 - 1 = 4.", "5"),  # last '=' of the phrase's own sentence
+    ("Therefore x = \\boxed{44}.\nWe may check our answer: 17*44 = 748 = 9*83+1.", "44"),  # boxed beats a later phrase
+    ("The answer is 7.\n#### 8", "8"),  # the later of a phrase and ####
 ])
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected

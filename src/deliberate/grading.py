@@ -1,7 +1,8 @@
 """Grading: find the final answer in a chain of thought, decide equivalence, check Game of 24.
 
-`extract_answer` tries, in order: the number after the last localized answer phrase (all 11
-MGSM languages), GSM8K's `#### N`, the last `\\boxed{}`, else the last number in the text.
+`extract_answer` tries, in order: the last `\\boxed{}`; the answer after the last localized
+answer phrase (all 11 MGSM languages) or GSM8K's `#### N`, whichever comes later; else the
+last number in the text.
 Think-format output is read after `</think>`; thinking that never closes has no answer.
 `is_equivalent` compares plain numbers exactly as rationals (so `18.0 == 18` but
 `0.333 != 1/3`), and everything else with math-verify (fractions, LaTeX, sets, intervals,
@@ -16,13 +17,18 @@ number used exactly once, evaluated exactly with fractions.
 from __future__ import annotations
 
 import ast
+import json
 import logging
-import multiprocessing
+import os
 import re
+import select
+import subprocess
+import sys
 import threading
 import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?"
 # Localized answer phrases of MGSM's exemplars (and common English variants).
@@ -35,6 +41,7 @@ _PHRASE = re.compile("|".join(f"(?:{p})" for p in ANSWER_PHRASES.values()), re.I
 _LEAD = re.compile(r"^[\s:：*\"'`$€£¥₹\\(]*(?:is\s+)?(?:about\s+)?[$€£¥₹]?\s*(" + NUM + ")")
 _NUMBER = re.compile(r"(?<![\d.])" + NUM)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*{")
+_CALC = re.compile(r"<<[^<>\n]*>>")  # GSM8K's calculator annotations
 _HASHES = re.compile(r"####\s*\$?\s*(" + NUM + ")")
 _DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x110000)
            if unicodedata.category(chr(c)) == "Nd" and not chr(c).isascii()}
@@ -67,27 +74,46 @@ def _boxed(text: str) -> tuple[str, int, int] | None:
     return last
 
 
+def _after_phrase(text: str, start: int) -> tuple[str, int, int] | None:
+    """The answer in the sentence after an answer phrase: a \\boxed{} in it, else the number after
+    its last '=' ("the answer is 3 * 5 = 15"), else its leading (or first) number."""
+    tail = text[start:].split("\n")[0]
+    sentence = re.split(r"\.(?=\s|$)|。", tail)[0]
+    if b := _boxed(sentence):
+        return b[0].strip(), start + b[1], start + b[2]
+    if "=" in sentence and (n := _LEAD.match(sentence[sentence.rindex("=") + 1:])):
+        at = start + sentence.rindex("=") + 1
+        return _clean_number(n.group(1)), at + n.start(1), at + n.end(1)
+    if n := _LEAD.match(tail) or _NUMBER.search(tail[:60]):
+        g = 1 if n.re is _LEAD else 0
+        return _clean_number(n.group(g)), start + n.start(g), start + n.end(g)
+    return None
+
+
 def find_answer(completion: str) -> Extraction:
-    """Find the final answer and say which rule found it (for auditing)."""
+    """Find the final answer and say which rule found it (for auditing): the last \\boxed{}; else
+    the later of the last answer phrase and GSM8K's `#### N`; else the last number. GSM8K's
+    `<<calculator>>` notes are skipped."""
     text, offset = completion.translate(_DIGITS).replace("−", "-"), 0
     if "</think>" in text:
         offset = text.rindex("</think>") + len("</think>")
         text = text[offset:]
     elif "<think>" in text:
         return Extraction(None, "unclosed-think")
+    text = _CALC.sub(lambda m: " " * len(m.group()), text)  # blanked, not removed: spans stay true
+    found: list[tuple[int, Extraction]] = []
     for m in reversed(list(_PHRASE.finditer(text))):
-        tail = text[m.end():].split("\n")[0]
-        if (b := _boxed(tail)) and not tail[:b[1]].strip(" :*$"):
-            return Extraction(b[0].strip(), "phrase", (offset + m.end() + b[1], offset + m.end() + b[2]))
-        if n := _LEAD.match(tail) or _NUMBER.search(tail[:60]):
-            g = 1 if n.re is _LEAD else 0
-            return Extraction(_clean_number(n.group(g)), "phrase",
-                              (offset + m.end() + n.start(g), offset + m.end() + n.end(g)))
+        if hit := _after_phrase(text, m.end()):
+            found.append((m.start(), Extraction(hit[0], "phrase", (offset + hit[1], offset + hit[2]))))
+            break
     if hashes := list(_HASHES.finditer(text)):
         m = hashes[-1]
-        return Extraction(_clean_number(m.group(1)), "####", (offset + m.start(1), offset + m.end(1)))
-    if b := _boxed(text):
+        span = (offset + m.start(1), offset + m.end(1))
+        found.append((m.start(), Extraction(_clean_number(m.group(1)), "####", span)))
+    if b := _boxed(text):  # a boxed answer is the most explicit marker there is (MATH's convention)
         return Extraction(b[0].strip(), "boxed", (offset + b[1], offset + b[2]))
+    if found:
+        return max(found, key=lambda x: x[0])[1]
     if nums := list(_NUMBER.finditer(text)):
         m = nums[-1]
         return Extraction(_clean_number(m.group(0)), "last-number", (offset + m.start(), offset + m.end()))
@@ -145,55 +171,58 @@ def _symbolic_same(gold: str, predicted: str) -> bool:
     return norm(gold) == norm(predicted)
 
 
-def _serve(conn) -> None:
-    """The helper process: answer (gold, predicted) pairs until the pipe closes."""
+def _serve() -> None:
+    """The helper process: read [gold, predicted] JSON lines on stdin, answer true/false lines."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns that we time it out ourselves
     import math_verify  # noqa: F401  (imported before saying ready, so the deadline is the comparison's)
 
-    conn.send("ready")
-    while True:
-        try:
-            gold, predicted = conn.recv()
-        except (EOFError, OSError):
-            return
-        conn.send(_symbolic_same(gold, predicted))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        gold, predicted = json.loads(line)
+        print(json.dumps(_symbolic_same(gold, predicted)), flush=True)
 
 
 class _SymbolicWorker:
     """One helper process per grading process, shared by its threads (a lock serializes them);
-    a comparison past its deadline kills the helper, and the next one starts a fresh helper."""
+    a comparison past its deadline kills the helper, and the next one starts a fresh helper.
+    A plain subprocess, not multiprocessing: spawn would re-import the user's __main__ script."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc = None
-        self._conn = None
+        self._proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold torch threads and locks
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="deliberate-grader")
-        self._proc.start()
-        child.close()
-        if not self._conn.poll(120) or self._conn.recv() != "ready":
+        here = str(Path(__file__).resolve().parent.parent)  # so the helper imports this same deliberate
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        self._proc = subprocess.Popen([sys.executable, "-c", "from deliberate.grading import _serve; _serve()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      text=True, encoding="utf-8", env=env)
+        if self._read(120) != "ready":
             self._stop()
             raise RuntimeError("the symbolic grading helper did not start")
+
+    def _read(self, timeout: float) -> str | None:
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        return self._proc.stdout.readline().strip() if ready else None
 
     def _stop(self) -> None:
         if self._proc is not None:
             self._proc.kill()
-            self._proc.join(5)
-        self._proc = self._conn = None
+            self._proc.wait(5)
+        self._proc = None
 
     def same(self, gold: str, predicted: str, timeout: float) -> bool | None:
         """True/False, or None when the comparison ran past `timeout` seconds."""
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or self._proc.poll() is not None:
                 self._start()
             try:
-                self._conn.send((gold, predicted))
-                if self._conn.poll(timeout):
-                    return bool(self._conn.recv())
-            except (EOFError, OSError, BrokenPipeError):
+                self._proc.stdin.write(json.dumps([gold, predicted]) + "\n")
+                self._proc.stdin.flush()
+                answer = self._read(timeout)
+                if answer in ("true", "false"):
+                    return answer == "true"
+            except (OSError, ValueError):
                 pass
             self._stop()
             return None
