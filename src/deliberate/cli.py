@@ -382,6 +382,9 @@ def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or on
     out.print(f"exported to {export_model(src, dest)}")
 
 
+from deliberate import cli_runs  # noqa: E402,F401  (registers compare, reproduce, report)
+
+
 def main() -> None:
     from transformers.utils import logging as hf_logging
 

@@ -1,0 +1,83 @@
+"""Commands over finished runs: `compare`, `reproduce`, `report`. Registered on the main app."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deliberate.cli import Threads, app, err, fail_cleanly, out
+from deliberate.errors import BadInput
+
+RunDir = Annotated[Path, typer.Argument(help="A run folder (holding results.jsonl).")]
+
+
+@app.command()
+@fail_cleanly
+def compare(run_a: RunDir, run_b: RunDir,
+            as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False) -> None:
+    """Pair two runs on the problems both finished: the gap, its interval, and whether it is noise."""
+    from deliberate.eval.compare import compare_runs
+
+    c = compare_runs(run_a, run_b)
+    if as_json:
+        print(json.dumps(c, ensure_ascii=False))
+        return
+    table = Table("run", "what", "accuracy (95% CI)", "right where the other is wrong", "tokens/problem", "errors",
+                  title=f"{c['task']} · {c['n_shared']} shared problems")
+    for key in ("a", "b"):
+        s = c[key]
+        lo, hi = s["ci95"]
+        table.add_row(key.upper(), f"{s['model']} · {s['label']}", f"{s['accuracy']:.1%} ({lo:.1%}-{hi:.1%})",
+                      str(s["only_this_right"]), f"{s['tokens_per_problem']:.0f}", str(s["errors"]))
+    out.print(table)
+    lo, hi = c["difference_ci95"]
+    out.print(f"B - A: {c['difference']:+.1%} (paired bootstrap 95% CI {lo:+.1%} to {hi:+.1%}); "
+              f"McNemar exact p = {c['mcnemar_p']:.3g}")
+    out.print(("[yellow]warning:[/yellow] " if c["within_noise"] else "") + c["verdict"])
+
+
+def _same_row(a: dict, b: dict) -> bool:
+    keys = ("answer", "correct", "verdict", "error")
+    texts = lambda r: [s.get("text") for s in r.get("samples", [])]  # noqa: E731
+    return all(a.get(k) == b.get(k) for k in keys) and texts(a) == texts(b)
+
+
+@app.command()
+@fail_cleanly
+def reproduce(run_dir: RunDir, threads: Threads = None,
+              out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the rerun "
+                                                            "(default: RUN_DIR/reproduce-TIME).")] = None) -> None:
+    """Rerun a run from its manifest and report every difference, in settings and in rows."""
+    from deliberate import evaluate, get_strategy, load_backend, load_task
+    from deliberate.eval.manifest import diff_manifests
+    from deliberate.eval.runner import read_rows
+
+    manifest_file = run_dir / "manifest.json"
+    if not manifest_file.is_file():
+        raise BadInput(f"{run_dir} has no manifest.json (runs from before manifests cannot be reproduced).")
+    m = json.loads(manifest_file.read_text())
+    task = load_task(m["task"]["name"])
+    strategy = get_strategy(m["strategy"]["name"], **m["strategy"]["options"])
+    backend = load_backend(m["model"]["spec"], threads=threads or m["machine"].get("torch_threads"))
+    dest = out_dir or run_dir / f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
+    original = {r["id"]: r for r in read_rows(run_dir / "results.jsonl")}
+    with err.status(f"rerunning {len(original)} problems..."):
+        evaluate(task, backend, strategy, limit=m["task"]["limit"], seed=m["seed"], out_dir=dest)
+    again = {r["id"]: r for r in read_rows(dest / "results.jsonl")}
+    changed = diff_manifests({k: v for k, v in m.items() if k != "resumes"},
+                             json.loads((dest / "manifest.json").read_text()))
+    shared = [i for i in original if i in again]
+    differ = [i for i in shared if not _same_row(original[i], again[i])]
+    out.print(f"rerun: {dest}")
+    out.print("settings that differ: " + ("none" if not changed else ""))
+    for line in changed:
+        out.print(f"  {line}", markup=False)
+    out.print(f"rows: {len(shared) - len(differ)} of {len(shared)} identical"
+              + (f"; different: {', '.join(differ[:10])}{' ...' if len(differ) > 10 else ''}" if differ else ""))
+    if differ:
+        raise typer.Exit(1)
