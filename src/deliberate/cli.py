@@ -128,7 +128,10 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
           rounds: Rounds = None, min_think: MinThink = None, max_think: MaxThink = None,
           reflect: Reflect = None, actions: Actions = None,
           max_errors: Annotated[int | None, typer.Option(
-              "--max-errors", help="Abort once more than N problems have failed (default: never).")] = None) -> None:
+              "--max-errors", help="Abort once more than N problems have failed (default: never).")] = None,
+          max_tokens_per_problem: Annotated[int | None, typer.Option(
+              "--max-tokens-per-problem", help="Hard cap on each problem's generated tokens, any strategy "
+              "(problems then run one at a time).")] = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy
@@ -158,7 +161,8 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
 
         try:
             summary = evaluate(t, backend, strat, limit=limit, seed=seed, out_dir=out_dir, batch_problems=batch,
-                               max_errors=max_errors, on_progress=progress)
+                               max_errors=max_errors, max_tokens_per_problem=max_tokens_per_problem,
+                               on_progress=progress)
         except KeyboardInterrupt:
             err.print("interrupted: every finished row is kept; run the same command to resume.")
             raise typer.Exit(130) from None
@@ -187,6 +191,10 @@ def print_summary(s: dict) -> None:
         table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
     table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")
     table.add_row("tokens read", f"{s['tokens_read']:,}")
+    if s.get("verifier_calls"):
+        table.add_row("verifier tokens / calls", f"{s['verifier_tokens']:,} / {s['verifier_calls']:g}")
+    if "capped" in s:
+        table.add_row("problems cut by the token cap", str(s["capped"]))
     table.add_row("wall seconds", f"{s['wall_s']:.1f}")
     table.add_row("rows", s["out"])
     out.print(table)

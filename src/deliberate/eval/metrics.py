@@ -80,8 +80,10 @@ def summarize(rows: Sequence[dict]) -> dict:
         s["repaired"] = sum(bool(r["correct"]) for r in wrong_first)
         s["repaired_share"] = s["repaired"] / len(wrong_first) if wrong_first else 0.0
         s["broken"] = sum(not r["correct"] for r in firsts if r["first_correct"])
-    for key in ("tokens_generated", "tokens_read", "calls", "wall_s"):
-        s[key] = round(sum(r["compute"][key] for r in rows), 3)
+    for key in ("tokens_generated", "tokens_read", "calls", "wall_s", "verifier_tokens", "verifier_calls"):
+        s[key] = round(sum(r["compute"].get(key, 0) for r in rows), 3)
+    if any("capped" in r for r in rows):
+        s["capped"] = sum(bool(r.get("capped")) for r in rows)
     s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0
     s["tokens_per_correct"] = s["tokens_generated"] / correct if correct else None
     return s

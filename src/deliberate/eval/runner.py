@@ -21,6 +21,7 @@ from pathlib import Path
 
 from deliberate import __version__
 from deliberate.backends.base import Backend
+from deliberate.backends.metered import MeteredBackend
 from deliberate.errors import BadInput, DeliberateError, ProblemTooLong
 from deliberate.eval.manifest import build_manifest, diff_manifests, weights_hash
 from deliberate.eval.metrics import summarize
@@ -108,16 +109,26 @@ def solve_and_grade(task: Task, backend: Backend, strategy: Strategy, batch: lis
 
 def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | None = None, seed: int = 0,
              out_dir: str | Path | None = None, batch_problems: int = 8, max_errors: int | None = None,
+             max_tokens_per_problem: int | None = None,
              on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
-    """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar."""
+    """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar.
+
+    `max_tokens_per_problem` is a hard cap on each problem's generated tokens, whatever the
+    strategy (`MeteredBackend`); under a cap problems run one at a time, so the cap is exact."""
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be >= 1, got {limit}.")
     if batch_problems < 1:
         raise BadInput(f"batch_problems must be >= 1, got {batch_problems}.")
     if max_errors is not None and max_errors < 0:
         raise BadInput(f"max_errors must be >= 0, got {max_errors}.")
+    if max_tokens_per_problem is not None and max_tokens_per_problem < 1:
+        raise BadInput(f"max_tokens_per_problem must be >= 1, got {max_tokens_per_problem}.")
     weights = weights_hash(backend)
     settings = run_settings(task, backend, strategy, seed, weights)
+    if max_tokens_per_problem is not None:  # only then: runs without a cap keep their old keys
+        settings["max_tokens_per_problem"] = max_tokens_per_problem
+        batch_problems = 1
+    meter = MeteredBackend(backend, max_tokens_per_problem)
     out = Path(out_dir) if out_dir else default_out_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
@@ -148,7 +159,13 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     with results.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_problems):
             batch = todo[start:start + batch_problems]
-            for row in solve_and_grade(task, backend, strategy, batch, seed):
+            meter.reset()
+            for row in solve_and_grade(task, meter, strategy, batch, seed):
+                if "error" not in row:
+                    row["compute"]["verifier_tokens"] += meter.verifier_tokens // len(batch)
+                    row["compute"]["verifier_calls"] += round(meter.verifier_calls / len(batch), 3)
+                    if max_tokens_per_problem is not None:
+                        row["capped"] = meter.capped
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()  # each graded row reaches the OS at once: a kill loses no finished problem
                 done[row["id"]] = row

@@ -31,6 +31,8 @@ class Compute:
     tokens_read: int = 0
     calls: int = 0
     wall_s: float = 0.0
+    verifier_tokens: int = 0  # tokens a verifier read to score paths (self-eval's scoring passes)
+    verifier_calls: int = 0
 
     def __iadd__(self, other: Compute) -> Compute:
         for k, v in asdict(other).items():

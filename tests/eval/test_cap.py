@@ -1,0 +1,49 @@
+"""--max-tokens-per-problem is a hard cap for every strategy: never exceeded by more than one
+step's max_tokens, whatever the strategy does, and the strategy still ends with a result."""
+
+from __future__ import annotations
+
+import pytest
+
+from deliberate.backends.metered import MeteredBackend
+from deliberate.eval.runner import evaluate, read_rows
+from deliberate.params import SamplingParams
+from deliberate.search import STRATEGIES, get_strategy
+from deliberate.tasks import load_task
+
+CAP = 50  # below what greedy spends on most lab problems (about 60 tokens)
+SETTINGS = {  # each strategy sized to want far more than the cap
+    "greedy": {}, "self-consistency": {"n": 8}, "best-of-n": {"n": 8}, "beam": {"width": 2, "expand": 4},
+    "mcts": {"iterations": 8}, "reflection": {"rounds": 4}, "budget-forcing": {"min_think": 200, "max_think": 300},
+    "self-refine": {"rounds": 3}, "rstar": {"iterations": 4},
+}
+
+
+def test_every_strategy_is_listed_here():
+    assert set(SETTINGS) == set(STRATEGIES)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_the_cap_holds_for_every_strategy(lab, tmp_path, name):
+    task = load_task("lab-en")
+    s = evaluate(task, lab, get_strategy(name, **SETTINGS[name]), limit=2, out_dir=tmp_path,
+                 max_tokens_per_problem=CAP)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert len(rows) == 2 and s["errors"] == 0, [r.get("error") for r in rows]
+    for r in rows:
+        assert r["compute"]["tokens_generated"] <= CAP + task.max_tokens, r["compute"]
+    if name != "greedy":
+        assert s["capped"] >= 1  # each wanted more than the cap, so the cap must have cut something
+
+
+def test_the_meter_shares_what_is_left_among_the_samples(lab):
+    meter = MeteredBackend(lab, cap=30)
+    gens = meter.generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
+                          SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100))
+    assert all(c.n_tokens <= 5 for g in gens for c in g.completions)  # 30 tokens over 6 samples
+    assert meter.generated <= 30
+    meter.generated = 30
+    empty = meter.generate(["x\n"], SamplingParams(n=2, max_tokens=10, logprobs=5))[0].completions
+    assert [(c.text, c.n_tokens, c.finish_reason) for c in empty] == [("", 0, "length")] * 2
+    assert meter.capped
