@@ -1,11 +1,13 @@
 """The CLI: bad input is one line and exit 2; eval writes rows, resumes after SIGKILL, is seeded."""
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from transformers.utils import logging as hf_logging
@@ -149,7 +151,17 @@ def test_bench_scaling_prints_a_table_and_json(tmp_path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert [(c["strategy"], c["budget"]) for c in res["cells"]] == [
         ("self-consistency", 1), ("self-consistency", 2), ("mcts-step", 1), ("mcts-step", 2)]
-    assert "multiples of greedy" in r.stdout and (tmp_path / "p.png").exists()
+    assert "the mean each" in r.stdout and (tmp_path / "p.png").exists()
+    r = run("bench", "scaling", "--task", "lab-zh", "--limit", "2", "--budgets", "1,2", "--strategies",
+            "self-consistency,mcts-step", "--threads", "1", "--out", str(tmp_path), "--json", "--cap")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["cap"] and "a hard cap" in r.stdout
+    g = res["greedy"]["tokens_per_problem"]
+    for c in res["cells"]:  # capped cells live in their own folders and hold every problem to B x greedy
+        assert c["out"].endswith("__cap")
+        rows = [json.loads(x) for x in (Path(c["out"]) / "results.jsonl").read_text().splitlines()]
+        assert all(r["compute"]["tokens_generated"] <= math.ceil(c["budget"] * g) + 160 for r in rows)
 
 
 def test_demo_compares_three_strategies(tmp_path, monkeypatch):

@@ -77,6 +77,13 @@ def parse_list(text: str, what: str, convert=str) -> list:
         raise BadInput(f"--{what} must be a comma-separated list, got {text!r}.") from None
 
 
+def budget_rule(cap: bool) -> str:
+    """The header line that says how the strategies' budgets were matched."""
+    if cap:
+        return "budget B = B x greedy's tokens per problem, a hard cap on every problem; actual tokens beside"
+    return "budget B = B x greedy's tokens per problem, the mean each strategy's size aims at; actual tokens beside"
+
+
 def check_variants(names: list[str]) -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -94,8 +101,11 @@ def cell_summary(s: dict, label: str, budget: int | None, greedy_tokens: float, 
 
 def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies: list[str], limit: int | None,
                 seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 8,
-                on_cell: Callable[[dict], None] | None = None, on_progress=None) -> dict:
-    """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}."""
+                on_cell: Callable[[dict], None] | None = None, on_progress=None, cap: bool = False) -> dict:
+    """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}.
+
+    With `cap`, every problem of a budget-B cell is also held to B x greedy's mean tokens per
+    problem by the runner's hard cap, so no strategy can overspend on a hard problem."""
     if any(b < 1 for b in budgets):
         raise BadInput(f"budgets must be >= 1, got {budgets}.")
     check_variants(strategies)
@@ -104,7 +114,8 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
                       batch_problems=batch_problems, on_progress=on_progress)
     g = greedy["tokens_per_problem"]
     result = {"task": task.name, "model": backend.spec, "seed": seed, "n_problems": greedy["n_problems"],
-              "greedy": cell_summary(greedy, "greedy", None, g), "cells": []}
+              "cap": cap, "budget_rule": budget_rule(cap), "greedy": cell_summary(greedy, "greedy", None, g),
+              "cells": []}
     if on_cell:
         on_cell(result["greedy"])
     for label in strategies:
@@ -117,7 +128,8 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
             if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
                 continue
             s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
-                         out_dir=root / f"{label}__b{b}", batch_problems=batch_problems, on_progress=on_progress)
+                         out_dir=root / f"{label}__b{b}{'__cap' if cap else ''}", batch_problems=batch_problems,
+                         max_tokens_per_problem=math.ceil(b * g) if cap else None, on_progress=on_progress)
             cell = cell_summary(s, label, b, g, options)
             result["cells"].append(cell)
             if on_cell:
@@ -176,7 +188,8 @@ def markdown_table(result: dict) -> str:
     head = "accuracy (95% CI)" if metric == "accuracy" else "chrF"
     oracle = "Test@N" if metric == "accuracy" else "best sample's chrF (oracle)"
     lines = [f"{result['task']} · {result['model']} · {result['n_problems']} problems · seed {result['seed']}",
-             "", f"| strategy | budget | {head} | {oracle} | tokens/problem | x greedy | seconds | setting |",
+             "", f"Matched budgets: {result.get('budget_rule', budget_rule(False))}.", "",
+             f"| strategy | budget | {head} | {oracle} | tokens/problem | x greedy | seconds | setting |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in [result["greedy"], *result["cells"]]:
         lo, hi = c["ci95"]
