@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from deliberate import grading
+from deliberate.backends.base import Capabilities
 from deliberate.backends.scripted import ScriptedBackend, from_texts
-from deliberate.errors import BadInput
+from deliberate.errors import BackendError, BadInput
 from deliberate.eval.runner import TooManyErrors, evaluate, read_rows
 from deliberate.search import best_of_n, get_strategy
 from deliberate.search.base import Compute, Result, Strategy, Trace
@@ -118,3 +119,19 @@ def test_manifest_records_what_the_numbers_depend_on(lab, tmp_path):
     assert len(m["task"]["data_sha256"]) == 64 and len(m["prompt_template_sha256"]) == 64
     assert len(m["grader_sha256"]) == 64 and m["machine"]["cpu_count"] >= 1
     assert json.loads((tmp_path / "run.json").read_text())["weights"] == m["model"]["weights_sha256"][:16]
+
+
+@pytest.mark.parametrize("strategy, options, caps, words", [
+    ("mcts", {}, Capabilities(max_logprobs=0), "mcts with the confidence reward needs top-5 logprobs, "
+                                                "but backend 'scripted' returns at most 0."),
+    ("best-of-n", {"reward": "self-eval"}, Capabilities(max_logprobs=20, scoring=False),
+     "best-of-n with the self-eval reward needs continuation scoring, but backend 'scripted' cannot score"),
+    ("budget-forcing", {}, Capabilities(max_logprobs=20, think_format=False),
+     "budget-forcing needs a model that thinks in <think>…</think>, but backend 'scripted' has none."),
+])
+def test_a_capability_mismatch_fails_before_any_generation(tmp_path, strategy, options, caps, words):
+    backend = ScriptedBackend(from_texts({}), caps)
+    with pytest.raises(BackendError) as e:
+        evaluate(load_task("lab-en"), backend, get_strategy(strategy, **options), limit=2, out_dir=tmp_path / "r")
+    assert words in str(e.value)
+    assert backend.calls == 0 and not (tmp_path / "r").exists()  # nothing generated, nothing written

@@ -77,7 +77,7 @@ def test_self_eval_reads_yes_and_no_from_the_model():
     p_yes = 1 / (1 + math.exp(-2.3 + 0.1))
     assert scores == [[pytest.approx(p_yes), pytest.approx(1 - p_yes)]]
     assert reward.calls == 1 and reward.tokens_read > 0
-    with pytest.raises(BadInput, match="score continuations"):
+    with pytest.raises(BackendError, match="needs continuation scoring"):
         get_reward("self-eval", task=TASK, backend=ScriptedBackend(from_table({}), Capabilities(scoring=False)))
 
 

@@ -123,6 +123,7 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
         raise BadInput(f"max_errors must be >= 0, got {max_errors}.")
     if max_tokens_per_problem is not None and max_tokens_per_problem < 1:
         raise BadInput(f"max_tokens_per_problem must be >= 1, got {max_tokens_per_problem}.")
+    strategy.check(backend, task)  # a backend that cannot serve the strategy fails before anything runs
     weights = weights_hash(backend)
     settings = run_settings(task, backend, strategy, seed, weights)
     if max_tokens_per_problem is not None:  # only then: runs without a cap keep their old keys

@@ -35,9 +35,9 @@ def _make(name: str, task: Task | None, backend) -> Reward:
     if name == "consistency":
         return Consistency()
     if name == "self-eval":
-        if backend is None or task is None or not backend.capabilities.scoring:
-            raise BadInput("the self-eval reward needs a backend that can score continuations.")
-        return SelfEval(backend, task)
+        if backend is None or task is None:
+            raise BadInput("the self-eval reward needs the backend and task it will run on.")
+        return SelfEval(backend, task)  # get_reward then checks the backend can score
     if name == "oracle":
         if task is None or not task.has_answer_key:
             raise BadInput("the oracle reward needs an answer key; this task has none.")

@@ -71,3 +71,6 @@ def check_reward(reward: Reward, backend, needed_k: int = 5) -> None:
     if reward.needs_logprobs and backend.capabilities.max_logprobs < needed_k:
         raise BackendError(f"the {reward.name} reward needs top-{needed_k} logprobs, but backend "
                            f"{backend.spec!r} returns at most {backend.capabilities.max_logprobs}.")
+    if getattr(reward, "needs_scoring", False) and not backend.capabilities.scoring:
+        raise BackendError(f"the {reward.name} reward needs continuation scoring, but backend "
+                           f"{backend.spec!r} cannot score a given text.")

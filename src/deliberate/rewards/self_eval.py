@@ -24,6 +24,7 @@ class SelfEval:
     name = "self-eval"
     needs_answer_key = False
     needs_logprobs = False
+    needs_scoring = True
 
     def __init__(self, backend: Backend, task: Task, shots: int = 8) -> None:
         self.backend, self.task, self.shots = backend, task, shots

@@ -110,6 +110,26 @@ class Strategy(ABC):
     def __call__(self, problem: Problem, backend: Backend, task: Task, *, seed: int = 0) -> Result:
         return self.solve_batch([problem], backend, task, seed=seed)[0]
 
+    # Capabilities fields this strategy needs truthy, with the words an error uses for each.
+    needs: ClassVar[dict[str, str]] = {}
+
+    def check(self, backend: Backend, task: Task) -> None:
+        """Fail before any generation, naming this strategy and the backend, when the backend
+        cannot serve it or the reward it was given (e.g. mcts with the confidence reward on a
+        backend without logprobs). The eval runner and `solve` call this first."""
+        from deliberate.errors import BackendError
+        from deliberate.rewards import get_reward
+
+        for field_name, words in self.needs.items():
+            if not getattr(backend.capabilities, field_name):
+                raise BackendError(f"{self.name} needs {words}, but backend {backend.spec!r} has none.")
+        reward = getattr(getattr(self, "config", None), "reward", None)
+        if reward:
+            try:
+                get_reward(reward, task=task, backend=backend)
+            except BackendError as e:
+                raise BackendError(f"{self.name} with {e}") from None
+
     def options(self) -> dict:
         """The settings that define this run (they key resumable output)."""
         return asdict(self.config) if hasattr(self, "config") else {}

@@ -43,6 +43,7 @@ class BudgetForcingConfig:
 class BudgetForcing(Strategy):
     name = "budget-forcing"
     Config = BudgetForcingConfig
+    needs = {"think_format": f"a model that thinks in {THINK_OPEN}…{THINK_CLOSE}"}
 
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
