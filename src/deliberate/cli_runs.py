@@ -81,3 +81,14 @@ def reproduce(run_dir: RunDir, threads: Threads = None,
               + (f"; different: {', '.join(differ[:10])}{' ...' if len(differ) > 10 else ''}" if differ else ""))
     if differ:
         raise typer.Exit(1)
+
+
+@app.command()
+@fail_cleanly
+def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run folders; the first is the baseline.")],
+           out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+           ) -> None:
+    """One HTML page comparing runs: intervals, accuracy vs tokens, disagreements, manifests."""
+    from deliberate.eval.report import write_report
+
+    out.print(f"report: {write_report(run_dirs, out_file)}")
