@@ -5,6 +5,9 @@ the step's score is P(" Yes") / (P(" Yes") + P(" No")) read with `Backend.score`
 self-evaluation guided decoding (Xie et al. 2023). It needs no answer key, but it costs a
 scoring pass per step, counted in `tokens_read` and `calls` so strategies can report verifier
 compute. A model never taught to judge (the lab model) gives a weak signal: measure it.
+Deviation from Xie et al.: they mix this score with the step's generation probability and
+search with stochastic beam search; here it is one reward among others, and the strategy
+(beam, mcts, best-of-n) decides how it is used.
 """
 
 from __future__ import annotations

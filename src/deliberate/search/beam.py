@@ -11,6 +11,10 @@ token budget is spent. The answer is the best-scored finished path (or, with
 With `subtrees=S > 1` it is diverse verifier tree search (DVTS, Beeching et al. 2024): the
 first round's children are split into S groups, each group is its own beam search with width
 `width // S`, and the groups never compete, which keeps the paths diverse.
+
+Deviation from search-and-learn: there each DVTS subtree keeps one beam and is scored by a
+trained PRM; here a subtree keeps `width // S` beams (one when width == S, which is theirs) and
+any reward scores it, the confidence reward by default, since a trained PRM is a later piece.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ mistakes" without a negation) or when the rewrite reaches the same answer as bef
 fixpoint); otherwise the model rewrites the solution with the feedback in view. The answer is
 the last rewrite's. No external signal is used, so like reflection it can break right answers:
 the first attempt's answer is recorded and the evaluation counts repaired and broken answers.
+Deviation from the paper: it writes task-specific few-shot prompts for feedback and for the
+rewrite; here one zero-shot instruction serves every task (`ASK_FEEDBACK`), so the method runs
+on any task without hand-written examples, at the price of weaker feedback.
 """
 
 from __future__ import annotations
