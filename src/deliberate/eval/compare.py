@@ -31,7 +31,7 @@ def load_run(path: str | Path) -> tuple[dict, dict[str, dict]]:
 
 
 def label(settings: dict) -> str:
-    """The strategy and the options it was given that differ from its defaults."""
+    """The strategy, its size options, and the other options that differ from their defaults."""
     from deliberate.search import get_strategy
 
     name, options = settings.get("strategy", "?"), settings.get("options", {})
@@ -39,7 +39,9 @@ def label(settings: dict) -> str:
         defaults = get_strategy(name).options()
     except Exception:  # a strategy this version does not know: show every option
         defaults = {}
-    changed = " ".join(f"{k}={v}" for k, v in sorted(options.items()) if k not in defaults or defaults[k] != v)
+    size = ("n", "iterations", "width", "expand", "rounds")  # always shown: they say how much compute
+    changed = " ".join(f"{k}={v}" for k, v in sorted(options.items())
+                       if k in size or k not in defaults or defaults[k] != v)
     return f"{name} {changed}".strip()
 
 

@@ -31,7 +31,8 @@ STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px; color: #1d2430; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #d5dae1; }
 table { border-collapse: collapse; margin: .6em 0; } td, th { border: 1px solid #d5dae1; padding: .3em .6em; }
-th { background: #f1f4f8; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f1f4f8; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .warn { background: #fff4d6; padding: .4em .7em; border-left: 4px solid #e0a800; }
 .ok { background: #e3f5e8; padding: .4em .7em; border-left: 4px solid #2e9d4f; }
 .diff { background: #ffe3e3; } .right { color: #1f7a3a; font-weight: 600; } .wrong { color: #b3261e; }
