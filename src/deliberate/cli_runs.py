@@ -67,7 +67,8 @@ def reproduce(run_dir: RunDir, threads: Threads = None,
     dest = out_dir or run_dir / f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
     original = {r["id"]: r for r in read_rows(run_dir / "results.jsonl")}
     with err.status(f"rerunning {len(original)} problems..."):
-        evaluate(task, backend, strategy, limit=m["task"]["limit"], seed=m["seed"], out_dir=dest)
+        evaluate(task, backend, strategy, limit=m["task"]["limit"], seed=m["seed"], out_dir=dest,
+                 max_tokens_per_problem=m.get("max_tokens_per_problem"))
     again = {r["id"]: r for r in read_rows(dest / "results.jsonl")}
     changed = diff_manifests({k: v for k, v in m.items() if k != "resumes"},
                              json.loads((dest / "manifest.json").read_text()))

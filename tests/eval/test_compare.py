@@ -83,3 +83,13 @@ def test_reproduce_reruns_from_the_manifest_and_finds_a_tampered_row(tmp_path):
     assert r.exit_code == 1 and f"different: {rows[1]['id']}" in r.output
     r = runner.invoke(app, ["reproduce", str(tmp_path)])
     assert r.exit_code == 2 and "no manifest.json" in r.output
+
+
+def test_reproduce_keeps_the_token_cap_and_sampling_settings(tmp_path):
+    run = tmp_path / "capped"
+    r = runner.invoke(app, ["eval", "--task", "lab-en", "--limit", "3", "--threads", "1", "--out", str(run),
+                            "--strategy", "self-consistency", "--n", "3", "--max-tokens-per-problem", "40"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "manifest.json").read_text())["max_tokens_per_problem"] == 40
+    r = runner.invoke(app, ["reproduce", str(run), "--out", str(tmp_path / "again"), "--threads", "1"])
+    assert r.exit_code == 0 and "rows: 3 of 3 identical" in r.output, r.output

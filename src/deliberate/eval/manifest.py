@@ -127,7 +127,7 @@ def _cpu_name() -> str:
 
 
 def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: int, limit: int | None,
-                   weights: str) -> dict:
+                   weights: str, max_tokens_per_problem: int | None = None) -> dict:
     from deliberate import grading
 
     options = strategy.options()
@@ -138,6 +138,7 @@ def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: in
         "task": {"name": task.name, "source": task.source, "data_sha256": task_data_hash(task), "limit": limit},
         "prompt_template_sha256": prompt_template_hash(task, backend, options.get("shots")),
         "strategy": {"name": strategy.name, "options": options}, "seed": seed,
+        "max_tokens_per_problem": max_tokens_per_problem,
         "grader_sha256": sha256_file(Path(grading.__file__)), "machine": machine(),
     }
 

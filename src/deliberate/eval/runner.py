@@ -144,7 +144,8 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
                            f"use another --out or the same settings.")
     else:
         run_file.write_text(json.dumps({**settings, "deliberate": __version__}, indent=2))
-    write_manifest(out, build_manifest(task, backend, strategy, seed=seed, limit=limit, weights=weights))
+    write_manifest(out, build_manifest(task, backend, strategy, seed=seed, limit=limit, weights=weights,
+                                       max_tokens_per_problem=max_tokens_per_problem))
     results = out / "results.jsonl"
     done = {r["id"]: r for r in read_rows(results)}
     if results.exists() and not results.read_bytes().endswith(b"\n") and results.stat().st_size:
