@@ -113,6 +113,7 @@ def test_manifest_records_what_the_numbers_depend_on(lab, tmp_path):
              out_dir=tmp_path, seed=3)
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["model"]["spec"] == "lab" and len(m["model"]["weights_sha256"]) == 64
+    assert len(m["model"]["files_sha256"]) == 64  # config and tokenizer files change results too
     assert m["strategy"] == {"name": "self-consistency", "options": get_strategy(
         "self-consistency", n=2, temperature=0.9).options()} and m["seed"] == 3
     assert {"torch", "transformers", "math-verify"} <= set(m["libraries"])

@@ -52,6 +52,19 @@ def weights_hash(backend: Backend) -> str:
     return getattr(backend, "weights_id", None) or "unknown"
 
 
+def model_files_hash(backend: Backend) -> str | None:
+    """A hash over the model folder's other files (config, generation config, tokenizer): they
+    change results too. Recorded in the manifest, so `reproduce` reports a change; the run key
+    itself holds the weights hash, as promised."""
+    files = getattr(backend, "weights_files", lambda: [])()
+    if not files:
+        return None
+    folder = Path(files[0]).parent
+    others = sorted(f for f in folder.glob("*") if f.is_file() and f.suffix in (".json", ".txt", ".model", ".jinja")
+                    and str(f) not in files)
+    return sha256_text("".join(f"{f.name}:{sha256_file(f)}\n" for f in others)) if others else None
+
+
 def task_data_hash(task: Task) -> str:
     """sha256 of the task's data file; for generated tasks, of the generated problems themselves."""
     from deliberate.tasks import data_dir
@@ -133,7 +146,8 @@ def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: in
     options = strategy.options()
     return {
         "deliberate": __version__, "git_commit": git_commit(), "libraries": versions(),
-        "model": {"spec": backend.spec, "weights_sha256": weights, "prompt_style": backend.prompt_style,
+        "model": {"spec": backend.spec, "weights_sha256": weights, "files_sha256": model_files_hash(backend),
+                  "prompt_style": backend.prompt_style,
                   "capabilities": asdict(backend.capabilities)},
         "task": {"name": task.name, "source": task.source, "data_sha256": task_data_hash(task), "limit": limit},
         "prompt_template_sha256": prompt_template_hash(task, backend, options.get("shots")),
