@@ -187,6 +187,9 @@ def print_summary(s: dict) -> None:
         table.add_row("repaired / broken", f"{s['repaired']} ({s['repaired_share']:.1%} of wrong first answers) / "
                                            f"{s['broken']}")
     table.add_row("no answer", str(s["no_answer"]))
+    if "reward_auroc" in s:
+        table.add_row("reward AUROC (right vs wrong samples, same problem)",
+                      f"{s['reward_auroc']:.3f} over {s['reward_auroc_pairs']:,} pairs")
     if s.get("errors") or s.get("grader_timeouts"):
         table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
     table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")

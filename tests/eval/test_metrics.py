@@ -72,3 +72,16 @@ def test_translation_summary_reports_chrf_and_the_best_samples_chrf_not_exact_ma
     assert not any(k.startswith("test@") for k in s)  # exact match says nothing about a translation
     best = max(CHRF().sentence_score(x["answer"], [ref]).score for x in samples)
     assert s["oracle_chrf@3"] == pytest.approx(best) and best > s["chrf"]
+
+
+def test_reward_auroc_pairs_right_and_wrong_samples_within_a_problem():
+    def row(samples):
+        return {"answer": "1", "correct": True, "samples": [{"answer": "1", "correct": c, "reward": v}
+                                                             for c, v in samples],
+                "compute": {"tokens_generated": 1, "tokens_read": 1, "calls": 1, "wall_s": 0.0}}
+
+    # problem 1: right 0.9 beats wrong 0.5 and 0.8; problem 2: right 0.4 loses to wrong 0.6, ties 0.4
+    s = summarize([row([(True, 0.9), (False, 0.5), (False, 0.8)]), row([(True, 0.4), (False, 0.6), (False, 0.4)]),
+                   row([(True, 0.1), (True, 0.2)])])  # no wrong sample: no pair
+    assert s["reward_auroc_pairs"] == 4 and s["reward_auroc"] == pytest.approx((1 + 1 + 0 + 0.5) / 4)
+    assert "reward_auroc" not in summarize([row([(True, None), (False, None)])])

@@ -80,6 +80,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         s["repaired"] = sum(bool(r["correct"]) for r in wrong_first)
         s["repaired_share"] = s["repaired"] / len(wrong_first) if wrong_first else 0.0
         s["broken"] = sum(not r["correct"] for r in firsts if r["first_correct"])
+    if (auc := reward_auroc(rows)) is not None:
+        s["reward_auroc"], s["reward_auroc_pairs"] = auc
     for key in ("tokens_generated", "tokens_read", "calls", "wall_s", "verifier_tokens", "verifier_calls"):
         s[key] = round(sum(r["compute"].get(key, 0) for r in rows), 3)
     if any("capped" in r for r in rows):
@@ -87,3 +89,19 @@ def summarize(rows: Sequence[dict]) -> dict:
     s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0
     s["tokens_per_correct"] = s["tokens_generated"] / correct if correct else None
     return s
+
+
+def reward_auroc(rows: Sequence[dict]) -> tuple[float, int] | None:
+    """How well a reward tells right samples from wrong ones of the same problem: over every
+    problem with both, the chance a right sample outscores a wrong one (ties count half). This
+    is what best-of-n and search can use; a reward's ceiling is the pass@n it selects from."""
+    wins, pairs = 0.0, 0
+    for r in rows:
+        scored = [x for x in r.get("samples", []) if isinstance(x.get("reward"), (int, float))]
+        right = [x["reward"] for x in scored if x["correct"]]
+        wrong = [x["reward"] for x in scored if not x["correct"]]
+        for a in right:
+            for b in wrong:
+                wins += 1.0 if a > b else 0.5 if a == b else 0.0
+        pairs += len(right) * len(wrong)
+    return (wins / pairs, pairs) if pairs else None
