@@ -192,8 +192,9 @@ def print_summary(s: dict) -> None:
                       f"{s['reward_auroc']:.3f} over {s['reward_auroc_pairs']:,} pairs")
     if s.get("errors") or s.get("grader_timeouts"):
         table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
-    table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem)")
-    table.add_row("tokens read", f"{s['tokens_read']:,}")
+    per_right = f", {s['tokens_per_correct']:.0f}/correct answer" if s["tokens_per_correct"] else ""
+    table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem{per_right})")
+    table.add_row("tokens read", f"{s['tokens_read']:,} ({s['tokens_read_per_problem']:.0f}/problem)")
     if s.get("verifier_calls"):
         table.add_row("verifier tokens / calls", f"{s['verifier_tokens']:,} / {s['verifier_calls']:g}")
     if "capped" in s:

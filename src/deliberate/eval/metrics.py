@@ -88,6 +88,9 @@ def summarize(rows: Sequence[dict]) -> dict:
         s["capped"] = sum(bool(r.get("capped")) for r in rows)
     s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0
     s["tokens_per_correct"] = s["tokens_generated"] / correct if correct else None
+    for key in ("tokens_read", "calls", "wall_s", "verifier_tokens"):  # the rest, per problem and per right one
+        s[f"{key}_per_problem"] = s[key] / total if total else 0.0
+        s[f"{key}_per_correct"] = s[key] / correct if correct else None
     return s
 
 
