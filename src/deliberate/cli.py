@@ -131,7 +131,10 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
               "--max-errors", help="Abort once more than N problems have failed (default: never).")] = None,
           max_tokens_per_problem: Annotated[int | None, typer.Option(
               "--max-tokens-per-problem", help="Hard cap on each problem's generated tokens, any strategy "
-              "(problems then run one at a time).")] = None) -> None:
+              "(problems then run one at a time).")] = None,
+          problem_timeout: Annotated[float | None, typer.Option(
+              "--problem-timeout", help="Seconds after which a problem becomes an error row (checked at "
+              "each backend call; problems then run one at a time).")] = None) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate import evaluate, load_backend, load_task
     from deliberate.search import get_strategy
@@ -162,6 +165,7 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
         try:
             summary = evaluate(t, backend, strat, limit=limit, seed=seed, out_dir=out_dir, batch_problems=batch,
                                max_errors=max_errors, max_tokens_per_problem=max_tokens_per_problem,
+                               problem_timeout_s=problem_timeout,
                                on_progress=progress)
         except KeyboardInterrupt:
             err.print("interrupted: every finished row is kept; run the same command to resume.")

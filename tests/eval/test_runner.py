@@ -136,3 +136,24 @@ def test_a_capability_mismatch_fails_before_any_generation(tmp_path, strategy, o
         evaluate(load_task("lab-en"), backend, get_strategy(strategy, **options), limit=2, out_dir=tmp_path / "r")
     assert words in str(e.value)
     assert backend.calls == 0 and not (tmp_path / "r").exists()  # nothing generated, nothing written
+
+
+class Slow(ScriptedBackend):
+    """Every backend call takes 0.2 s."""
+
+    def generate(self, prompts, params):
+        time.sleep(0.2)
+        return super().generate(prompts, params)
+
+
+def test_a_problem_past_its_time_limit_is_an_error_row_and_the_run_goes_on(tmp_path):
+    problems = [Problem(f"p{i}", "Tom has 3 apples.", "3") for i in range(2)]
+    task = Task("toy", "toy", lambda: problems)
+    backend = Slow(from_texts({"Tom": ["The answer is 3."]}))
+    start = time.time()
+    s = evaluate(task, backend, get_strategy("reflection", rounds=6), out_dir=tmp_path / "slow", problem_timeout_s=0.5)
+    rows = read_rows(tmp_path / "slow" / "results.jsonl")
+    assert [r.get("error") for r in rows] == ["ProblemTimeout: the problem took more than 0.5 s"] * 2
+    assert s["errors"] == 2 and time.time() - start < 3  # each stopped at its first call past 0.5 s
+    s = evaluate(task, backend, get_strategy("greedy"), out_dir=tmp_path / "fast", problem_timeout_s=5)
+    assert s["errors"] == 0 and s["correct"] == 2

@@ -109,12 +109,13 @@ def solve_and_grade(task: Task, backend: Backend, strategy: Strategy, batch: lis
 
 def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | None = None, seed: int = 0,
              out_dir: str | Path | None = None, batch_problems: int = 8, max_errors: int | None = None,
-             max_tokens_per_problem: int | None = None,
+             max_tokens_per_problem: int | None = None, problem_timeout_s: float | None = None,
              on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar.
 
     `max_tokens_per_problem` is a hard cap on each problem's generated tokens, whatever the
-    strategy (`MeteredBackend`); under a cap problems run one at a time, so the cap is exact."""
+    strategy (`MeteredBackend`); under a cap problems run one at a time, so the cap is exact.
+    `problem_timeout_s` turns a problem that runs longer into an error row (also one at a time)."""
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be >= 1, got {limit}.")
     if batch_problems < 1:
@@ -126,10 +127,13 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     strategy.check(backend, task)  # a backend that cannot serve the strategy fails before anything runs
     weights = weights_hash(backend)
     settings = run_settings(task, backend, strategy, seed, weights)
+    if problem_timeout_s is not None and problem_timeout_s <= 0:
+        raise BadInput(f"problem_timeout_s must be > 0, got {problem_timeout_s}.")
     if max_tokens_per_problem is not None:  # only then: runs without a cap keep their old keys
         settings["max_tokens_per_problem"] = max_tokens_per_problem
+    if max_tokens_per_problem is not None or problem_timeout_s is not None:
         batch_problems = 1
-    meter = MeteredBackend(backend, max_tokens_per_problem)
+    meter = MeteredBackend(backend, max_tokens_per_problem, problem_timeout_s)
     out = Path(out_dir) if out_dir else default_out_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
