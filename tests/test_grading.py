@@ -74,6 +74,23 @@ def test_grading_is_safe_off_the_main_thread():
     assert results == [True]
 
 
+def test_grading_is_bounded_in_worker_processes():
+    """Each worker process gets its own helper; a hanging comparison is a timeout there too."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from deliberate.grading import compare
+
+    golds = ["\\frac{1}{2}", "\\frac{1}{2}", "x+1", "3"]
+    preds = ["9^{9^{9^{9}}}", "0.5", "1+x", "4"]
+    start = time.time()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        verdicts = list(pool.map(compare, golds, preds, [1.0] * 4))
+    assert verdicts == ["timeout", "correct", "correct", "wrong"]
+    assert time.time() - start < 60
+
+
 @pytest.mark.parametrize("puzzle, output, ok", [
     ("4 5 6 10", "(10 - 6) * 5 + 4 = 24", True),
     ("4 5 6 10", "Answer: (10 - 6) * 5 + 4", True),
