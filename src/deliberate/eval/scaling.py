@@ -140,7 +140,8 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
 
 
 def plot_scaling(result: dict, path: str | Path) -> Path:
-    """Accuracy (or chrF) against tokens generated per problem, one line per strategy."""
+    """Accuracy (with 95% interval bars) or chrF against tokens generated per problem, one line
+    per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,11 +157,15 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     colors = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors  # one colour per strategy
     for label, color in zip(labels, colors, strict=False):
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
-        ax.plot([c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells], marker="o", label=label,
-                color=color)
+        xs, ys = [c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells]
+        ax.plot(xs, ys, marker="o", label=label, color=color)
+        if metric == "accuracy":  # the 95% interval of each cell: a gap inside it is noise
+            lo = [(c["accuracy"] - c["ci95"][0]) * 100 for c in cells]
+            hi = [(c["ci95"][1] - c["accuracy"]) * 100 for c in cells]
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor=color, alpha=0.35, capsize=3)
     ax.set_xscale("log")
     ax.set_xlabel("tokens generated per problem (log)")
-    ax.set_ylabel("chrF" if metric == "chrf" else "accuracy (%)")
+    ax.set_ylabel("chrF" if metric == "chrf" else "accuracy (%), bars: 95% interval")
     ax.set_title(f"{result['task']} · {result['model']} · {result['n_problems']} problems")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
