@@ -146,3 +146,13 @@ def test_rstar_on_the_lab_model_with_its_two_meaningful_actions(lab):
     task = load_task("lab-zh")
     res = get_strategy("rstar", iterations=2, actions="step,rest").solve_batch(task.problems[:2], lab, task, seed=0)
     assert all(set(r.info["actions"]) <= {"step", "rest"} and r.compute.tokens_generated > 0 for r in res)
+
+
+def test_mcts_consistency_reward_scores_a_rollout_against_the_earlier_ones():
+    """Consistency compares paths, so MCTS hands it every earlier rollout: the first rollout has
+    no peers (0), the second agrees with the first (1.0)."""
+    table = {"Q\n": [("a\n", 0.8), ("b\n", 0.5)], "Q\na\n": [("The answer is 1.", 0.9)],
+             "Q\nb\n": [("The answer is 1.", 0.5)]}
+    mcts = MCTS(iterations=2, children=2, reward="consistency")
+    (s,) = mcts._search([Problem("p", "Q", "1")], ScriptedBackend(from_table(table)), TASK, 0)
+    assert [(r.answer, r.value) for r in s.rollouts] == [("1", 0.0), ("1", 1.0)]

@@ -31,6 +31,7 @@ class Consistency:
     name = "consistency"
     needs_answer_key = False
     needs_logprobs = False
+    compares_paths = True  # a path's score depends on the others: mcts passes its earlier rollouts too
 
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:
         keys = [vote_key(p.answer) if p.answer is not None else None for p in paths]

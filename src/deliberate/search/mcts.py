@@ -98,6 +98,7 @@ class _Search:
     seed: int
     answer_stops: tuple[str, ...]
     rollouts: list[Rollout] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # every scored path, for rewards that compare paths
     compute: Compute = field(default_factory=Compute)
     info: dict = field(default_factory=dict)
 
@@ -177,11 +178,16 @@ class MCTS(Strategy):
                     confs += [[], [token_confidence(t) for t in second.logprobs or [] if t.top]]
             text = "".join(steps)
             answer, rule = task.extract(text)
-            scores = reward(s.problem, [Path(steps, confs, answer)])[0]
+            path = Path(steps, confs, answer)
+            if getattr(reward, "compares_paths", False):  # consistency: agreement with the earlier rollouts
+                scores = reward(s.problem, [*s.paths, path])[-1]
+            else:
+                scores = reward(s.problem, [path])[0]
             v = self._value(s, answer, scores)
             if node.reward is None and nodes:
                 node.reward = scores[len(nodes) - 1]
             if tail is not None or node.visits == 0:  # a revisited finished node adds no new trace
+                s.paths.append(path)
                 s.rollouts.append(Rollout(node.id, text, v, answer, rule, tail.n_tokens if tail else 0,
                                           tail.finish_reason if tail else "stop"))
             values.append(v)
