@@ -35,5 +35,4 @@ def solve(question: str, backend: Backend | str = "lab", *, strategy: str | Stra
         backend = load_backend(backend)
     lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"
     task = Task("question", "an ad hoc question", lambda: [], lang)
-    strat.check(backend, task)
     return strat(Problem("question", question.strip(), ""), backend, task, seed=seed)

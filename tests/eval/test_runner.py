@@ -128,7 +128,7 @@ def test_manifest_records_what_the_numbers_depend_on(lab, tmp_path):
     ("best-of-n", {"reward": "self-eval"}, Capabilities(max_logprobs=20, scoring=False),
      "best-of-n with the self-eval reward needs continuation scoring, but backend 'scripted' cannot score"),
     ("budget-forcing", {}, Capabilities(max_logprobs=20, think_format=False),
-     "budget-forcing needs a model that thinks in <think>…</think>, but backend 'scripted' has none."),
+     "budget-forcing needs a model that thinks in <think>…</think>; backend 'scripted' has no think format."),
 ])
 def test_a_capability_mismatch_fails_before_any_generation(tmp_path, strategy, options, caps, words):
     backend = ScriptedBackend(from_texts({}), caps)

@@ -108,6 +108,7 @@ class Strategy(ABC):
                     seed: int = 0) -> list[Result]: ...
 
     def __call__(self, problem: Problem, backend: Backend, task: Task, *, seed: int = 0) -> Result:
+        self.check(backend, task)
         return self.solve_batch([problem], backend, task, seed=seed)[0]
 
     # Capabilities fields this strategy needs truthy, with the words an error uses for each.
@@ -116,13 +117,14 @@ class Strategy(ABC):
     def check(self, backend: Backend, task: Task) -> None:
         """Fail before any generation, naming this strategy and the backend, when the backend
         cannot serve it or the reward it was given (e.g. mcts with the confidence reward on a
-        backend without logprobs). The eval runner and `solve` call this first."""
+        backend without logprobs). The eval runner and `Strategy.__call__` call this first."""
         from deliberate.errors import BackendError
         from deliberate.rewards import get_reward
 
         for field_name, words in self.needs.items():
             if not getattr(backend.capabilities, field_name):
-                raise BackendError(f"{self.name} needs {words}, but backend {backend.spec!r} has none.")
+                raise BackendError(f"{self.name} needs {words}; backend {backend.spec!r} has no "
+                                   f"{field_name.replace('_', ' ')}.")
         reward = getattr(getattr(self, "config", None), "reward", None)
         if reward:
             try:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deliberate.backends.base import Backend
-from deliberate.errors import BackendError, BadInput
+from deliberate.errors import BadInput
 from deliberate.lab.formats import THINK_CLOSE, THINK_OPEN, WAIT
 from deliberate.params import SamplingParams
 from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
@@ -48,9 +48,6 @@ class BudgetForcing(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        if not backend.capabilities.think_format:
-            raise BackendError(f"budget forcing needs a model that thinks in {THINK_OPEN}…{THINK_CLOSE}; "
-                               f"{backend.spec!r} has no think format.")
         heads = [build_prompt(task, p, backend, c.shots).text + f"{THINK_OPEN}\n" for p in problems]
         thought = ["" for _ in problems]
         used = [0 for _ in problems]
