@@ -13,6 +13,7 @@ import pytest
 from transformers.utils import logging as hf_logging
 from typer.testing import CliRunner
 
+from deliberate import BadInput
 from deliberate.cli import app
 
 runner = CliRunner()
@@ -76,7 +77,7 @@ def test_eval_json_and_rows(tmp_path):
     assert sum(r["correct"] for r in rows) == summary["correct"]
     # different settings refuse to mix into the same folder
     r = run("eval", "--task", "lab-zh", "--limit", "6", "--threads", "1", "--out", str(tmp_path), "--seed", "9")
-    assert r.exit_code == 2 and "different seed" in r.stderr
+    assert r.exit_code == 2 and "different settings (seed: 0 in the folder, 9 now)" in r.stderr
 
 
 def test_same_seed_same_rows(tmp_path):
@@ -168,6 +169,24 @@ def test_demo_compares_three_strategies(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo writes its rows under ./runs/eval
     r = run("demo", "--limit", "2", "--n", "2", "--threads", "1")
     assert r.exit_code == 0, r.output
-    for name in ("greedy", "self-consist", "best-of-n"):  # rich may cut long names at 80 columns
+    for name in ("greedy", "self-consistency (n=2)", "best-of-n (n=2)"):  # whole at 80 columns
         assert name in r.stdout
-    assert len(list((tmp_path / "runs" / "eval").iterdir())) == 3
+    for name in ("self-consistency (n=2) - greedy:", "best-of-n (n=2) - greedy:"):  # the paired noise check
+        line = next(x for x in r.stdout.splitlines() if x.startswith(name))
+        assert "paired 95% CI" in line
+    assert r.stdout.count("within noise.") + r.stdout.count("more than noise.") == 2
+    folders = sorted(p.name for p in (tmp_path / "runs" / "eval").iterdir())
+    assert [f.rsplit("__", 1)[0] for f in folders] == ["lab-en__lab__best-of-n", "lab-en__lab__greedy",
+                                                        "lab-en__lab__self-consistency"]  # as the README names them
+
+
+def test_final_choices_in_help_are_what_mcts_accepts():
+    from deliberate.cli import FINALS
+    from deliberate.search.mcts import MCTSConfig
+
+    for value in FINALS:
+        assert MCTSConfig(final=value).final == value
+    with pytest.raises(BadInput) as e:
+        MCTSConfig(final="nope")
+    named = str(e.value).split(" must be ")[1].split(", got")[0]  # "visits or value"
+    assert set(named.replace(" or ", ", ").split(", ")) == set(FINALS)  # a new value in mcts fails here

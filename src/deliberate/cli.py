@@ -13,7 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from deliberate.cli_tables import demo_table, noise_line, select_table, strategies_table, summary_table
 from deliberate.errors import BadInput, DeliberateError
+from deliberate.rewards import REWARDS
+from deliberate.search.mcts import MCTSConfig
 
 app = typer.Typer(help="Deliberate reasoning for any language model, measured.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -27,31 +30,49 @@ err = Console(stderr=True)
 Model = Annotated[str, typer.Option("--model", "-m",
                                     help="Model spec: lab, smollm2, gguf:PATH, hf:ID, or a directory.")]
 Strat = Annotated[str, typer.Option("--strategy", "-s", help="Strategy name (see `deliberate strategies`).")]
-N = Annotated[int | None, typer.Option("--n", help="Samples per problem (sampling strategies).")]
-Temp = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")]
-MaxTok = Annotated[int | None, typer.Option("--max-tokens", help="Generated tokens per sample (default: the task's).")]
-Shots = Annotated[int | None, typer.Option("--shots", help="Few-shot exemplars for real models.")]
+# Options that set the strategy get a help panel of their own: grouped, and in a table apart from
+# the run's options rich has room for the longest flag (--rollout-temperature) at 80 columns.
+SP = "Strategy options (each names the strategies that take it)"
+# MCTS's answer rules (MCTSConfig.final checks them); tests/test_cli.py pins this to what it accepts
+FINALS = {"value": "the rollout the reward values most", "visits": "descend by most visits"}
+N = Annotated[int | None, typer.Option("--n", help="Samples per problem (sampling strategies).", rich_help_panel=SP)]
+Temp = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.", rich_help_panel=SP)]
+MaxTok = Annotated[int | None, typer.Option("--max-tokens", help="Generated tokens per sample (default: the task's).",
+                                            rich_help_panel=SP)]
+Shots = Annotated[int | None, typer.Option("--shots", help="Few-shot exemplars for real models.", rich_help_panel=SP)]
 Seed = Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same result.")]
 Threads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads (default: torch's).")]
 # Search options: each applies to the strategies that take it (`deliberate strategies` lists them);
 # passing one to a strategy that does not take it is an error, not silently ignored.
-Width = Annotated[int | None, typer.Option("--width", help="beam: beams kept per round.")]
-Expand = Annotated[int | None, typer.Option("--expand", help="beam: children per beam per round.")]
-Subtrees = Annotated[int | None, typer.Option("--subtrees", help="beam: independent subtrees (DVTS when > 1).")]
-Iterations = Annotated[int | None, typer.Option("--iterations", help="mcts: search iterations.")]
-Children = Annotated[int | None, typer.Option("--children", help="mcts: children per expansion.")]
-Action = Annotated[str | None, typer.Option("--action", help="beam, mcts: step or mini-step:N (e.g. mini-step:32).")]
-Reward = Annotated[str | None, typer.Option("--reward", help="best-of-n, beam, mcts: confidence, consistency, oracle.")]
-Exploration = Annotated[float | None, typer.Option("--exploration", help="mcts: the exploration constant C.")]
-Select = Annotated[str | None, typer.Option("--select", help="mcts: uct or puct (prior: the step's probability).")]
-RolloutTemp = Annotated[float | None, typer.Option("--rollout-temperature", help="mcts: rollout temperature.")]
-Final = Annotated[str | None, typer.Option("--final", help="mcts: answer by most visited path or best value.")]
-Vote = Annotated[str | None, typer.Option("--vote", help="best-of-n, beam: best or weighted (majority).")]
-Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection, self-refine: rounds.")]
-Actions = Annotated[str | None, typer.Option("--actions", help="rstar: action types, e.g. step,rest.")]
-Reflect = Annotated[bool | None, typer.Option("--reflect/--no-reflect", help="mcts: reflect after each rollout.")]
-MinThink = Annotated[int | None, typer.Option("--min-think", help="budget-forcing: least thinking tokens.")]
-MaxThink = Annotated[int | None, typer.Option("--max-think", help="budget-forcing: most thinking tokens.")]
+Width = Annotated[int | None, typer.Option("--width", help="beam: beams kept per round.", rich_help_panel=SP)]
+Expand = Annotated[int | None, typer.Option("--expand", help="beam: children per beam per round.", rich_help_panel=SP)]
+Subtrees = Annotated[int | None, typer.Option("--subtrees", help="beam: independent subtrees (DVTS when > 1).",
+                                              rich_help_panel=SP)]
+Iterations = Annotated[int | None, typer.Option("--iterations", help="mcts: search iterations.", rich_help_panel=SP)]
+Children = Annotated[int | None, typer.Option("--children", help="mcts: children per expansion.", rich_help_panel=SP)]
+Action = Annotated[str | None, typer.Option("--action", help="beam, mcts: step or mini-step:N (e.g. mini-step:32).",
+                                            rich_help_panel=SP)]
+Reward = Annotated[str | None, typer.Option("--reward", help=f"best-of-n, beam, mcts: {', '.join(REWARDS)}.",
+                                            rich_help_panel=SP)]
+Exploration = Annotated[float | None, typer.Option("--exploration", help="mcts: the exploration constant C.",
+                                                   rich_help_panel=SP)]
+Select = Annotated[str | None, typer.Option("--select", help="mcts: uct or puct (prior: the step's probability).",
+                                            rich_help_panel=SP)]
+RolloutTemp = Annotated[float | None, typer.Option("--rollout-temperature", help="mcts: rollout temperature.",
+                                                   rich_help_panel=SP)]
+Final = Annotated[str | None, typer.Option("--final", help="mcts: how the answer is chosen: " + "; ".join(
+    f"{k}, {v}" for k, v in FINALS.items()) + f" (default: {MCTSConfig.final}).", rich_help_panel=SP)]
+Vote = Annotated[str | None, typer.Option("--vote", help="best-of-n, beam: best or weighted (majority).",
+                                          rich_help_panel=SP)]
+Rounds = Annotated[int | None, typer.Option("--rounds", help="reflection, self-refine: rounds.", rich_help_panel=SP)]
+Actions = Annotated[str | None, typer.Option("--actions", help="rstar: action types, e.g. step,rest.",
+                                             rich_help_panel=SP)]
+Reflect = Annotated[bool | None, typer.Option("--reflect/--no-reflect", help="mcts: reflect after each rollout.",
+                                              rich_help_panel=SP)]
+MinThink = Annotated[int | None, typer.Option("--min-think", help="budget-forcing: least thinking tokens.",
+                                              rich_help_panel=SP)]
+MaxThink = Annotated[int | None, typer.Option("--max-think", help="budget-forcing: most thinking tokens.",
+                                              rich_help_panel=SP)]
 SEARCH_OPTIONS = ("n", "temperature", "max_tokens", "shots", "width", "expand", "subtrees", "iterations", "children",
                   "action", "reward", "exploration", "select", "rollout_temperature", "final", "vote", "rounds",
                   "min_think", "max_think", "reflect", "actions")
@@ -156,10 +177,13 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
         def progress(done: int, total: int, row: dict) -> None:
             if row:
                 state["seen"] += 1
-                state["right"] += row["correct"]
+                state["right"] += row["correct"] if t.has_answer_key else row.get("score") or 0.0  # chrF
             elif done:
                 err.print(f"resuming: {done} of {total} already done; {total - done} to do.")
-            acc = f"last batch acc {state['right']}/{state['seen']}" if state["seen"] else ""
+            acc = ""
+            if state["seen"]:
+                acc = (f"last batch acc {state['right']}/{state['seen']}" if t.has_answer_key else
+                       f"last batch chrF {state['right'] / state['seen']:.1f}")
             bar.update(job, completed=done, total=total, acc=acc)
 
         try:
@@ -176,36 +200,7 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
 
 
 def print_summary(s: dict) -> None:
-    table = Table(title=f"{s['task']} · {s['model']} · {s['strategy']}", show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    lo, hi = s["accuracy_ci95"]
-    table.add_row("accuracy", f"{s['accuracy']:.1%} ({s['correct']}/{s['n_problems']}), 95% CI {lo:.1%}-{hi:.1%}")
-    for k, v in s.items():
-        if k.startswith(("pass@", "maj@", "test@")):
-            table.add_row(k, f"{v:.1%}")
-    if "chrf" in s:
-        table.add_row("chrF (mean / corpus)", f"{s['chrf']:.1f} / {s['corpus_chrf']:.1f}")
-    if "repaired" in s:
-        table.add_row("first attempt", f"{s['first_accuracy']:.1%}")
-        table.add_row("repaired / broken", f"{s['repaired']} ({s['repaired_share']:.1%} of wrong first answers) / "
-                                           f"{s['broken']}")
-    table.add_row("no answer", str(s["no_answer"]))
-    if "reward_auroc" in s:
-        table.add_row("reward AUROC (right vs wrong samples, same problem)",
-                      f"{s['reward_auroc']:.3f} over {s['reward_auroc_pairs']:,} pairs")
-    if s.get("errors") or s.get("grader_timeouts"):
-        table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
-    per_right = f", {s['tokens_per_correct']:.0f}/correct answer" if s["tokens_per_correct"] else ""
-    table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem{per_right})")
-    table.add_row("tokens read", f"{s['tokens_read']:,} ({s['tokens_read_per_problem']:.0f}/problem)")
-    if s.get("verifier_calls"):
-        table.add_row("verifier tokens / calls", f"{s['verifier_tokens']:,} / {s['verifier_calls']:g}")
-    if "capped" in s:
-        table.add_row("problems cut by the token cap", str(s["capped"]))
-    table.add_row("wall seconds", f"{s['wall_s']:.1f}")
-    table.add_row("rows", s["out"])
-    out.print(table)
+    out.print(summary_table(s))
 
 
 @app.command()
@@ -214,23 +209,26 @@ def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")
          limit: Annotated[int, typer.Option(help="Problems per strategy.")] = 30,
          n: Annotated[int, typer.Option("--n", help="Samples for self-consistency and best-of-n.")] = 8,
          threads: Threads = None) -> None:
-    """Greedy against self-consistency and best-of-n (confidence reward) on a few problems."""
+    """Greedy against self-consistency and best-of-n (confidence reward) on a few problems, and
+    whether each gap to greedy is noise (the paired check of `deliberate compare`)."""
     from deliberate import evaluate, get_strategy, load_backend, load_task
 
     if limit < 1 or n < 1:
         raise BadInput(f"--limit and --n must be >= 1, got {limit} and {n}.")
     t = load_task(task)
     backend = load_backend(model, threads=threads)
-    table = Table("strategy", "accuracy (95% CI)", "tokens generated", "tokens/problem", "seconds",
-                  title=f"{t.name} · {model} · {limit} problems")
+    runs = []
     for strat in (get_strategy("greedy"), get_strategy("self-consistency", n=n), get_strategy("best-of-n", n=n)):
         with err.status(f"{strat.name} on {limit} problems..."):
-            s = evaluate(t, backend, strat, limit=limit, out_dir=None)
-        lo, hi = s["accuracy_ci95"]
-        label = strat.name + (f" (n={n})" if strat.samples else "")
-        table.add_row(label, f"{s['accuracy']:.0%} ({lo:.0%}-{hi:.0%})", f"{s['tokens_generated']:,}",
-                      f"{s['tokens_per_problem']:.0f}", f"{s['wall_s']:.1f}")
-    out.print(table)
+            runs.append((strat.name + (f" (n={n})" if strat.samples else ""),
+                         evaluate(t, backend, strat, limit=limit, out_dir=None)))
+    out.print(demo_table(f"{t.name} · {model} · {limit} problems", runs))
+    if t.has_answer_key:  # 30 problems leave wide intervals: say, as `deliberate compare` does, what is noise
+        from deliberate.eval.compare import compare_runs
+
+        ids = {p.id for p in t.problems[:limit]}  # the folders may hold more rows, from a longer demo
+        for label, s in runs[1:]:
+            out.print(noise_line(label, compare_runs(runs[0][1]["out"], s["out"], only=ids)), markup=False)
     out.print("[dim]rows: runs/eval/ (rerun resumes); try `deliberate solve \"...\"` or `deliberate eval --help`[/dim]")
 
 
@@ -240,6 +238,7 @@ def tasks() -> None:
     from deliberate.tasks import TASKS
 
     table = Table("task", "description")
+    table.columns[0].no_wrap = True  # names whole; descriptions wrap
     for name, t in TASKS.items():
         table.add_row(name, t.description)
     table.add_row("jsonl:PATH", "your own JSON Lines file with question and answer fields")
@@ -249,15 +248,9 @@ def tasks() -> None:
 @app.command()
 def strategies() -> None:
     """List the strategies."""
-    from dataclasses import fields
-
     from deliberate.search import DESCRIPTIONS, STRATEGIES
 
-    table = Table("strategy", "description", "options (defaults)")
-    for name, d in DESCRIPTIONS.items():
-        opts = ", ".join(f"{f.name}={f.default}" for f in fields(STRATEGIES[name].Config))
-        table.add_row(name, d, opts)
-    out.print(table)
+    out.print(strategies_table(DESCRIPTIONS, {name: STRATEGIES[name].Config for name in DESCRIPTIONS}))
 
 
 @app.command()
@@ -266,6 +259,7 @@ def models() -> None:
     from deliberate.backends import MODELS
 
     table = Table("spec", "model")
+    table.columns[0].no_wrap = True
     for name, d in MODELS.items():
         table.add_row(name, d)
     out.print(table)
@@ -307,16 +301,12 @@ def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder w
 
     if limit < 1 or n < 2:
         raise BadInput(f"--limit must be >= 1 and --n >= 2, got {limit} and {n}.")
-    table = Table("step", "task", "greedy", "self-consistency", f"pass@{n}", "SC - greedy", f"pass@{n} - greedy",
-                  title=f"{run_dir} · validation split · {limit} problems · T={temperature}")
 
     def show(r: dict) -> None:
-        table.add_row(str(r["step"]), r["task"], f"{r['greedy']:.1%}", f"{r['sc']:.1%}", f"{r[f'pass@{n}']:.1%}",
-                      f"{r['sc_gain']:+.1%}", f"{r['pass_gap']:+.1%}")
         err.print(f"step {r['step']} {r['task']}: greedy {r['greedy']:.1%}, SC {r['sc']:.1%}")
 
-    select(run_dir, limit=limit, n=n, temperature=temperature, threads=threads, min_step=min_step, on_row=show)
-    out.print(table)
+    rows = select(run_dir, limit=limit, n=n, temperature=temperature, threads=threads, min_step=min_step, on_row=show)
+    out.print(select_table(f"{run_dir} · validation split · {limit} problems · T={temperature}", n, rows))
 
 
 @lab_app.command("export")
@@ -331,7 +321,7 @@ def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or on
     out.print(f"exported to {export_model(src, dest)}")
 
 
-from deliberate import cli_bench, cli_runs  # noqa: E402,F401  (register bench, compare, reproduce, report)
+from deliberate import cli_bench, cli_grading, cli_runs  # noqa: E402,F401  (register bench, grading, runs)
 
 
 def main() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from deliberate.cli import Model, Seed, Threads, bench_app, err, fail_cleanly, out
+from deliberate.cli_tables import scaling_table
 from deliberate.errors import BadInput
+from deliberate.eval.scaling import DEFAULT, VARIANTS
 
 
 @bench_app.command("scaling")
@@ -19,7 +20,8 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   model: Model = "lab",
                   budgets: Annotated[str, typer.Option(help="Compute budgets, multiples of greedy's tokens.")]
                   = "1,4,16",
-                  strategies: Annotated[str | None, typer.Option(help="Comma-separated (default: all that apply).")]
+                  strategies: Annotated[str | None, typer.Option(
+                      help=f"Comma-separated, from: {', '.join(VARIANTS)} (default: {', '.join(DEFAULT)}).")]
                   = None,
                   limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
                   seed: Seed = 0, threads: Threads = None,
@@ -35,16 +37,7 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   ) -> None:
     """Every strategy at every budget on the same problems: one table (and a plot)."""
     from deliberate import load_backend, load_task
-    from deliberate.eval.scaling import (
-        DEFAULT,
-        budget_rule,
-        check_variants,
-        markdown_table,
-        oracle_text,
-        parse_list,
-        plot_scaling,
-        run_scaling,
-    )
+    from deliberate.eval.scaling import check_variants, markdown_table, parse_list, plot_scaling, run_scaling
 
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be >= 1, got {limit}.")
@@ -55,24 +48,14 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
     _ = t.problems
     backend = load_backend(model, threads=threads)
     metric = "chrf" if not t.has_answer_key else "accuracy"
-    table = Table("strategy", "budget", "accuracy (95% CI)" if metric == "accuracy" else "chrF",
-                  "Test@N" if metric == "accuracy" else "best sample's chrF", "tokens/problem", "x greedy",
-                  "seconds", "setting",
-                  title=f"{t.name} · {model} · {budget_rule(cap)}")
     with err.status("greedy...") as status:
         def on_cell(c: dict) -> None:
-            lo, hi = c["ci95"]
-            acc = f"{c['accuracy']:.1%} ({lo:.0%}-{hi:.0%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
-            test = oracle_text(c)
-            opts = " ".join(f"{k}={v}" for k, v in c["setting"].items())
-            table.add_row(c["strategy"], "" if c["budget"] is None else f"{c['budget']}x", acc, test,
-                          f"{c['tokens_per_problem']:.0f}", f"{c['x_greedy']:.1f}", f"{c['wall_s']:.0f}", opts)
             err.print(f"done: {c['strategy']} {c['budget'] or ''} -> {c[metric]:.3f}")
             status.update(f"{c['strategy']} done; next cell...")
 
         result = run_scaling(t, backend, budgets=budget_list, strategies=names, limit=limit, seed=seed,
                              out_dir=out_dir, batch_problems=batch, on_cell=on_cell, cap=cap)
-    out.print(table)
+    out.print(scaling_table(result))
     for label, why in result.get("skipped", {}).items():
         out.print(f"[dim]skipped {label}: {why}[/dim]")
     if plot:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from deliberate.cli import Threads, app, err, fail_cleanly, out
+from deliberate.cli_tables import compare_table
 from deliberate.errors import BadInput
 
 RunDir = Annotated[Path, typer.Argument(help="A run folder (holding results.jsonl).")]
@@ -27,14 +27,7 @@ def compare(run_a: RunDir, run_b: RunDir,
     if as_json:
         print(json.dumps(c, ensure_ascii=False))
         return
-    table = Table("run", "what", "accuracy (95% CI)", "right where the other is wrong", "tokens/problem", "errors",
-                  title=f"{c['task']} · {c['n_shared']} shared problems")
-    for key in ("a", "b"):
-        s = c[key]
-        lo, hi = s["ci95"]
-        table.add_row(key.upper(), f"{s['model']} · {s['label']}", f"{s['accuracy']:.1%} ({lo:.1%}-{hi:.1%})",
-                      str(s["only_this_right"]), f"{s['tokens_per_problem']:.0f}", str(s["errors"]))
-    out.print(table)
+    out.print(compare_table(c))
     lo, hi = c["difference_ci95"]
     out.print(f"B - A: {c['difference']:+.1%} (paired bootstrap 95% CI {lo:+.1%} to {hi:+.1%}); "
               f"McNemar exact p = {c['mcnemar_p']:.3g}")

@@ -56,6 +56,8 @@ def test_a_real_gap_and_a_noisy_one(tmp_path):
 def test_only_shared_problems_are_paired_and_bad_pairs_are_refused(tmp_path):
     c = compare_runs(fake_run(tmp_path / "a", [True] * 10), fake_run(tmp_path / "b", [False] * 4))
     assert c["n_shared"] == 4
+    c = compare_runs(tmp_path / "a", tmp_path / "b", only={"p0", "p1", "p7"})  # the demo's first N
+    assert c["n_shared"] == 2 and c["a"]["only_this_right"] == 2
     with pytest.raises(BadInput, match="different tasks"):
         compare_runs(tmp_path / "a", fake_run(tmp_path / "z", [True], task="gsm8k"))
     with pytest.raises(BadInput, match="not a run folder"):

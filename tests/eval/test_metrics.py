@@ -85,3 +85,17 @@ def test_reward_auroc_pairs_right_and_wrong_samples_within_a_problem():
                    row([(True, 0.1), (True, 0.2)])])  # no wrong sample: no pair
     assert s["reward_auroc_pairs"] == 4 and s["reward_auroc"] == pytest.approx((1 + 1 + 0 + 0.5) / 4)
     assert "reward_auroc" not in summarize([row([(True, None), (False, None)])])
+
+
+def test_a_task_without_an_answer_key_reports_no_exact_match_figures():
+    samples = [{"answer": "Tom had 3 pens.", "correct": False, "reward": 0.9},
+               {"answer": "Tom has 3 pens.", "correct": True, "reward": 0.1}]
+    rows = [{"answer": "Tom had 3 pens.", "gold": "Tom has 3 pens.", "correct": False, "score": 60.0,
+             "samples": samples, "independent_samples": True, "first_correct": True,
+             "compute": {"tokens_generated": 9, "tokens_read": 9, "calls": 1, "wall_s": 0.1}}]
+    s = summarize(rows)
+    assert (s["metric"], s["accuracy"], s["accuracy_ci95"], s["correct"], s["exact_match"]) == ("chrf", None, None,
+                                                                                                None, 0.0)
+    assert not [k for k in s if k.startswith(("pass@", "maj@", "test@", "reward_auroc", "repaired"))]
+    assert s["tokens_per_correct"] is None and s["chrf"] == 60.0
+    assert summarize([{**rows[0], "score": None}])["metric"] == "accuracy"

@@ -157,3 +157,31 @@ def test_a_problem_past_its_time_limit_is_an_error_row_and_the_run_goes_on(tmp_p
     assert s["errors"] == 2 and time.time() - start < 3  # each stopped at its first call past 0.5 s
     s = evaluate(task, backend, get_strategy("greedy"), out_dir=tmp_path / "fast", problem_timeout_s=5)
     assert s["errors"] == 0 and s["correct"] == 2
+
+
+def toy_run() -> tuple[Task, ScriptedBackend]:
+    problems = [Problem(f"p{i}", "Tom has 3 apples.", "3") for i in range(2)]
+    return Task("toy", "toy", lambda: problems), ScriptedBackend(from_texts({"Tom": ["The answer is 3."]}))
+
+
+def test_run_folders_are_named_as_the_readme_says_and_an_old_name_still_resumes(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    task, backend = toy_run()
+    out = Path(evaluate(task, backend, get_strategy("greedy"))["out"])
+    name, digest = out.name.rsplit("__", 1)
+    assert out.parent == Path("runs/eval") and name == "toy__scripted__greedy" and len(digest) == 8
+    old = out.rename(out.with_name(f"toy_scripted_greedy__{digest}"))  # the name before: `__` squeezed to `_`
+    calls = backend.calls
+    assert Path(evaluate(task, backend, get_strategy("greedy"))["out"]) == old and backend.calls == calls
+
+
+def test_a_refused_resume_names_each_setting_with_both_values(tmp_path):
+    task, backend = toy_run()
+    evaluate(task, backend, get_strategy("self-consistency", n=2), out_dir=tmp_path)
+    with pytest.raises(BadInput, match=r"different settings \(options\.n: 2 in the folder, 3 now; "
+                                       r"seed: 0 in the folder, 1 now\); use another --out"):
+        evaluate(task, backend, get_strategy("self-consistency", n=3), out_dir=tmp_path, seed=1)
+    with pytest.raises(BadInput, match=r"\(max_tokens_per_problem: not set in the folder, 100 now\)"):
+        evaluate(task, backend, get_strategy("self-consistency", n=2), out_dir=tmp_path, max_tokens_per_problem=100)

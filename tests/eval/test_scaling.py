@@ -59,3 +59,37 @@ def test_bad_bench_settings(tmp_path):
     with pytest.raises(BadInput, match="unknown strategy 'alphazero'"):
         run_scaling(TASK, ScriptedBackend(from_table(TABLE)), budgets=[1], strategies=["alphazero"], limit=1,
                     out_dir=tmp_path)
+
+
+def test_every_variant_has_its_own_colour_and_marker_in_every_plot():
+    from deliberate.eval.scaling import strategy_style
+
+    styles = [strategy_style(label) for label in VARIANTS]
+    assert len({color for color, _ in styles}) == len(VARIANTS)  # before: best-of-n and self-consistency both blue
+    assert len({marker for _, marker in styles}) == len(VARIANTS)
+    assert strategy_style("dvts") == strategy_style("dvts") != strategy_style("mcts-step")
+    assert strategy_style("from-an-older-bench")[0] not in {color for color, _ in styles}
+
+
+def test_the_docs_list_every_variant_as_the_code_defines_them():
+    from pathlib import Path
+
+    from deliberate.eval.scaling import variants_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    scaling = (docs / "scaling.md").read_text(encoding="utf-8")
+    table = scaling.split("<!-- variants-table:")[1].split("-->\n", 1)[1]
+    assert table.split("<!-- /variants-table -->")[0] == variants_markdown()  # regenerate with variants_markdown()
+    search = (docs / "search.md").read_text(encoding="utf-8")
+    listed = search.split("<!-- variants:")[1].split("-->\n", 1)[1].split("\n\n")[0]
+    assert " ".join(listed.split()).rstrip(".") == ", ".join(f"`{v}`" for v in VARIANTS)
+
+
+def test_a_translation_bench_has_no_accuracy_interval_and_still_tabulates_and_plots(tmp_path):
+    greedy = {"strategy": "greedy", "budget": None, "accuracy": None, "ci95": None, "chrf": 65.2,
+              "oracle_chrf@1": 65.2, "tokens_per_problem": 36.0, "x_greedy": 1.0, "wall_s": 1.0, "setting": {}}
+    cell = {**greedy, "strategy": "best-of-n", "budget": 4, "chrf": 61.9, "tokens_per_problem": 146.0, "x_greedy": 4.1,
+            "setting": {"n": 4}}
+    res = {"task": "lab-translate-en-zh", "model": "lab", "n_problems": 2, "seed": 0, "greedy": greedy, "cells": [cell]}
+    assert "| best-of-n | 4x | 61.9 |" in markdown_table(res)
+    assert plot_scaling(res, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

@@ -45,7 +45,8 @@ def test_user_translation_file_and_eval_reports_chrf(tmp_path):
     b = ScriptedBackend(from_table({"Tom has 3 pens.\n": [("汤姆有3支笔。", 0.9)],
                                     "Amy has 2 eggs.\n": [("艾米有3个鸡蛋。", 0.9)]}))
     s = evaluate(task, b, get_strategy("greedy"), out_dir=tmp_path / "run")
-    assert s["accuracy"] == 0.5 and 50 < s["chrf"] < 100 and s["corpus_chrf"] > 0
+    assert s["metric"] == "chrf" and 50 < s["chrf"] < 100 and s["corpus_chrf"] > 0
+    assert s["accuracy"] is None and s["exact_match"] == 0.5  # an exact match is not a translation's metric
     (tmp_path / "bad.jsonl").write_text('{"source": "x", "reference": ""}\n')
     with pytest.raises(BadInput, match="bad.jsonl:1: empty source or reference"):
         _ = load_task(f"jsonl:{tmp_path / 'bad.jsonl'}").problems

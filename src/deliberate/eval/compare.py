@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from pathlib import Path
 
 from deliberate.errors import BadInput
@@ -67,13 +68,14 @@ def paired_bootstrap(a: list[bool], b: list[bool], *, samples: int = 10_000, see
     return float(lo), float(hi)
 
 
-def compare_runs(path_a: str | Path, path_b: str | Path, *, seed: int = 0) -> dict:
-    """The paired comparison of two runs, as a dict (the CLI prints it; the report draws it)."""
+def compare_runs(path_a: str | Path, path_b: str | Path, *, seed: int = 0, only: Collection[str] | None = None) -> dict:
+    """The paired comparison of two runs, as a dict (the CLI prints it; the report draws it).
+    `only` restricts it to these problem ids (the demo's first N, where a folder holds more)."""
     sa, ra = load_run(path_a)
     sb, rb = load_run(path_b)
     if sa.get("task") and sb.get("task") and sa["task"] != sb["task"]:
         raise BadInput(f"the runs are on different tasks ({sa['task']} and {sb['task']}); nothing to pair.")
-    shared = [i for i in ra if i in rb]
+    shared = [i for i in ra if i in rb and (only is None or i in only)]
     if not shared:
         raise BadInput(f"{path_a} and {path_b} share no problems.")
     a = [bool(ra[i]["correct"]) for i in shared]

@@ -139,6 +139,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def grader_hash(package: Path) -> str:
+    """sha256 over the grading package's source files, name and content, in name order."""
+    h = hashlib.sha256()
+    for f in sorted(package.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: int, limit: int | None,
                    weights: str, max_tokens_per_problem: int | None = None) -> dict:
     from deliberate import grading
@@ -153,7 +161,7 @@ def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: in
         "prompt_template_sha256": prompt_template_hash(task, backend, options.get("shots")),
         "strategy": {"name": strategy.name, "options": options}, "seed": seed,
         "max_tokens_per_problem": max_tokens_per_problem,
-        "grader_sha256": sha256_file(Path(grading.__file__)), "machine": machine(),
+        "grader_sha256": grader_hash(Path(grading.__file__).parent), "machine": machine(),
     }
 
 

@@ -38,10 +38,16 @@ def ks_for(n: int) -> list[int]:
 
 
 def summarize(rows: Sequence[dict]) -> dict:
-    """Aggregate graded rows (as written by the runner) into the figures a run reports."""
+    """Aggregate graded rows (as written by the runner) into the figures a run reports.
+
+    `metric` names the headline figure. For a task without an answer key (rows scored by chrF)
+    it is "chrf", and accuracy, its interval and `correct` are None, with no pass@k, maj@k or
+    reward AUROC: they all count exact matches, which a translation rarely is (the share is
+    kept as `exact_match`)."""
     total = len(rows)
     correct = sum(bool(r["correct"]) for r in rows)
-    s: dict = {"n_problems": total, "correct": correct,
+    scored = [r for r in rows if r.get("score") is not None]
+    s: dict = {"n_problems": total, "metric": "chrf" if scored else "accuracy", "correct": correct,
                "accuracy": correct / total if total else 0.0,
                "accuracy_ci95": [round(x, 4) for x in wilson(correct, total)],
                "no_answer": sum(r["answer"] is None and "error" not in r for r in rows),
@@ -49,7 +55,10 @@ def summarize(rows: Sequence[dict]) -> dict:
                "grader_timeouts": sum(r.get("verdict") == "timeout" for r in rows)}
     s["error_rate"] = s["errors"] / total if total else 0.0
     n = min((len(r["samples"]) for r in rows), default=0)
-    if total and n > 1 and all(r.get("independent_samples") for r in rows):
+    if scored:  # no answer key (translation): an exact match is not its metric and would read as a 0% accuracy
+        s.update(correct=None, accuracy=None, accuracy_ci95=None, exact_match=s["accuracy"])
+    per_right = correct if not scored else 0  # nor is there a "per correct answer"
+    if total and n > 1 and not scored and all(r.get("independent_samples") for r in rows):
         for k in ks_for(n):
             s[f"pass@{k}"] = sum(pass_at_k(n, sum(x["correct"] for x in r["samples"][:n]), k) for r in rows) / total
         for k in ks_for(n)[1:]:
@@ -60,7 +69,6 @@ def summarize(rows: Sequence[dict]) -> dict:
                 right = {vote_key(x["answer"]) for x in first if x["correct"]}  # the grader's verdicts
                 hits += m is not None and vote_key(m) in right
             s[f"maj@{k}"] = hits / total
-    scored = [r for r in rows if r.get("score") is not None]
     if total and not scored:
         s[f"test@{max(n, 1)}"] = sum(any(x["correct"] for x in r["samples"]) for r in rows) / total
     if scored:  # translation: mean sentence chrF, sacrebleu's corpus chrF, and the best sample's (an oracle)
@@ -73,24 +81,24 @@ def summarize(rows: Sequence[dict]) -> dict:
         s[f"oracle_chrf@{max(n, 1)}"] = sum(
             max((chrf.sentence_score(x["answer"] or "", [r["gold"]]).score for x in r["samples"]), default=r["score"])
             for r in scored) / len(scored)
-    firsts = [r for r in rows if "first_correct" in r]
+    firsts = [r for r in rows if "first_correct" in r and not scored]
     if firsts:  # self-correction, measured both ways (it can break right answers as well as repair wrong ones)
         wrong_first = [r for r in firsts if not r["first_correct"]]
         s["first_accuracy"] = (len(firsts) - len(wrong_first)) / len(firsts)
         s["repaired"] = sum(bool(r["correct"]) for r in wrong_first)
         s["repaired_share"] = s["repaired"] / len(wrong_first) if wrong_first else 0.0
         s["broken"] = sum(not r["correct"] for r in firsts if r["first_correct"])
-    if (auc := reward_auroc(rows)) is not None:
+    if not scored and (auc := reward_auroc(rows)) is not None:  # right vs wrong needs an answer key
         s["reward_auroc"], s["reward_auroc_pairs"] = auc
     for key in ("tokens_generated", "tokens_read", "calls", "wall_s", "verifier_tokens", "verifier_calls"):
         s[key] = round(sum(r["compute"].get(key, 0) for r in rows), 3)
     if any("capped" in r for r in rows):
         s["capped"] = sum(bool(r.get("capped")) for r in rows)
     s["tokens_per_problem"] = s["tokens_generated"] / total if total else 0.0
-    s["tokens_per_correct"] = s["tokens_generated"] / correct if correct else None
+    s["tokens_per_correct"] = s["tokens_generated"] / per_right if per_right else None
     for key in ("tokens_read", "calls", "wall_s", "verifier_tokens"):  # the rest, per problem and per right one
         s[f"{key}_per_problem"] = s[key] / total if total else 0.0
-        s[f"{key}_per_correct"] = s[key] / correct if correct else None
+        s[f"{key}_per_correct"] = s[key] / per_right if per_right else None
     return s
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deliberate import __version__
+from deliberate import __version__, grading
 from deliberate.backends.base import Backend
 from deliberate.backends.metered import MeteredBackend
 from deliberate.errors import BadInput, DeliberateError, ProblemTooLong
@@ -39,9 +39,37 @@ def run_settings(task: Task, backend: Backend, strategy: Strategy, seed: int, we
 
 
 def default_out_dir(settings: dict, root: str = "runs/eval") -> Path:
+    """`<task>__<model>__<strategy>__<hash of the settings>`, each part made path-safe. Before,
+    the `__` between parts was squeezed to `_` with the rest (`lab-en_lab_greedy__<hash>`); a
+    folder of that name is still the one used, so an older run resumes."""
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{settings['task']}__{settings['model']}__{settings['strategy']}")
-    return Path(root) / f"{slug}__{digest}"
+    parts = [settings["task"], settings["model"], settings["strategy"]]
+    path = Path(root) / "__".join([*map(_path_safe, parts), digest])
+    legacy = Path(root) / f"{_path_safe('__'.join(parts))}__{digest}"
+    return legacy if legacy.is_dir() and not path.exists() else path
+
+
+def _path_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text)
+
+
+def setting_changes(before: dict, now: dict, prefix: str = "") -> list[str]:
+    """Each setting that differs, with both values: `seed: 0 in the folder, 9 now`; an options
+    dict is compared key by key (`options.n: 4 in the folder, 8 now`)."""
+    changes = []
+    for key in now:
+        old, new = before.get(key), now[key]
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += setting_changes(old, new | {k: None for k in old if k not in new}, f"{prefix}{key}.")
+        else:
+            changes.append(f"{prefix}{key}: {_shown(old)} in the folder, {_shown(new)} now")
+    return changes
+
+
+def _shown(value: object) -> str:
+    return "not set" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -58,23 +86,24 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -> dict:
+    graded_row = grading.grade_row([t.text for t in result.traces], result.answer, problem.answer, task.kind, task.lang)
     samples = []
-    for t in result.traces:
-        g = task.grade(problem, t.text)
+    for t, g in zip(result.traces, graded_row.samples, strict=True):
         samples.append({"answer": g.answer, "rule": g.rule, "span": g.span, "verdict": g.verdict,
                         "correct": g.correct, "reward": t.score, "tokens": t.tokens, "finish": t.finish_reason,
-                        "text": t.text})
-    verdict = task.verdict(problem, result.answer)
+                        "text": t.text, **({"why": g.why} if g.why else {})})
+    verdict = graded_row.verdict
     correct = verdict == "correct"
     # the final answer's provenance: the first trace that gave it (for a vote, one of its voters)
     source = next((x for x in samples if x["answer"] is not None and result.answer is not None
                    and x["answer"] == result.answer), None)
     graded = {"rule": source["rule"], "span": source["span"], "sample": samples.index(source)} if source else None
-    extra = {"verdict": verdict, "graded": graded}
+    extra = {"verdict": verdict, "graded": graded, **({"why": graded_row.why} if graded_row.why else {})}
     if not task.has_answer_key:  # open-ended: the metric is a score against the reference (chrF)
         extra["score"] = task.score(problem, result.answer)
     if "first_answer" in result.info:  # a self-correcting strategy: was its first attempt right?
-        extra["first_correct"] = bool(task.check(problem, result.info["first_answer"]))
+        extra["first_correct"] = grading.verdict(result.info["first_answer"], problem.answer, task.kind,
+                                                 task.lang) == "correct"
     return {**extra, "id": problem.id, "question": problem.question, "gold": problem.answer, "answer": result.answer,
             "correct": bool(correct), "independent_samples": independent, "samples": samples,
             "compute": result.compute.to_dict(), "info": result.info}
@@ -113,6 +142,11 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
              on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar.
 
+    Rows go to `out_dir`, by default `./runs/eval/<task>__<model>__<strategy>__<hash>` under the
+    current directory, hashed from the settings: a second call with the same settings resumes that
+    folder, returning the rows already there without running them again (pass another `out_dir`,
+    or delete the folder, for a fresh run). Different settings never share a folder.
+
     `max_tokens_per_problem` is a hard cap on each problem's generated tokens, whatever the
     strategy (`MeteredBackend`); under a cap problems run one at a time, so the cap is exact.
     `problem_timeout_s` turns a problem that runs longer into an error row (also one at a time)."""
@@ -142,9 +176,8 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
         if "weights" not in before:  # a run from before weights were recorded: record them now
             before["weights"] = settings["weights"]
             run_file.write_text(json.dumps(before, indent=2))
-        diff = [k for k in settings if before.get(k) != settings[k]]
-        if diff:
-            raise BadInput(f"{out} holds a run with different {', '.join(diff)}; "
+        if changes := setting_changes(before, settings):
+            raise BadInput(f"{out} holds a run with different settings ({'; '.join(changes)}); "
                            f"use another --out or the same settings.")
     else:
         run_file.write_text(json.dumps({**settings, "deliberate": __version__}, indent=2))

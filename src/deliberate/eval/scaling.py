@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,17 @@ VARIANTS: dict[str, tuple[str, Callable[[int, float], dict | None]]] = {
 }
 DEFAULT = ["self-consistency", "best-of-n", "beam", "mcts-step", "mcts-mini-64", "mcts-mini-32", "reflection",
            "self-refine", "budget-forcing"]
+
+
+def variants_markdown(budget: int = 16, greedy_tokens: float = 60.0) -> str:
+    """The bench's variants as a Markdown table, with each one's options at one budget, for the
+    docs (docs/scaling.md holds this table; tests/eval/test_scaling.py keeps it current)."""
+    lines = [f"| variant | strategy | options at {budget}x (greedy {greedy_tokens:g} tokens/problem) | default |",
+             "| --- | --- | --- | --- |"]
+    for label, (name, knob) in VARIANTS.items():
+        options = " ".join(f"{k}={v}" for k, v in (knob(budget, greedy_tokens) or {}).items())
+        lines.append(f"| `{label}` | `{name}` | {options} | {'yes' if label in DEFAULT else ''} |")
+    return "\n".join(lines) + "\n"
 
 
 def skip_reason(label: str, task: Task, backend: Backend) -> str | None:
@@ -139,9 +151,25 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
     return result
 
 
+MARKERS = "osD^vP*Xh<>pd8H"
+
+
+def strategy_style(label: str) -> tuple[tuple[float, float, float], str]:
+    """(colour, marker) of a bench strategy, fixed by its place in `VARIANTS`, so a strategy looks
+    the same in every plot and no two share a colour: tab20's ten dark hues, then its ten light
+    ones. A name not in `VARIANTS` (an older bench) takes a place after them, from its hash."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors[0::2] + colormaps["tab20"].colors[1::2]
+    names = list(VARIANTS)
+    spare = max(1, len(palette) - len(names))
+    i = names.index(label) if label in names else len(names) + zlib.crc32(label.encode()) % spare
+    return palette[i % len(palette)], MARKERS[i % len(MARKERS)]
+
+
 def plot_scaling(result: dict, path: str | Path) -> Path:
     """Accuracy (with 95% interval bars) or chrF against tokens generated per problem, one line
-    per strategy."""
+    per strategy; the legend sits outside the axes, so it covers no point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,16 +177,15 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
 
     metric = "chrf" if "chrf" in result["greedy"] else "accuracy"
     scale = 1 if metric == "chrf" else 100
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     g = result["greedy"]
     ax.axhline(g[metric] * scale, color="black", ls="--", lw=1, label="greedy")
     ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
-    labels = list(dict.fromkeys(c["strategy"] for c in result["cells"]))
-    colors = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20").colors  # one colour per strategy
-    for label, color in zip(labels, colors, strict=False):
+    for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
+        color, marker = strategy_style(label)
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
         xs, ys = [c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells]
-        ax.plot(xs, ys, marker="o", label=label, color=color)
+        ax.plot(xs, ys, marker=marker, label=label, color=color)
         if metric == "accuracy":  # the 95% interval of each cell: a gap inside it is noise
             lo = [(c["accuracy"] - c["ci95"][0]) * 100 for c in cells]
             hi = [(c["ci95"][1] - c["accuracy"]) * 100 for c in cells]
@@ -168,11 +195,11 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     ax.set_ylabel("chrF" if metric == "chrf" else "accuracy (%), bars: 95% interval")
     ax.set_title(f"{result['task']} · {result['model']} · {result['n_problems']} problems")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # "tight" keeps the legend beside the axes in the file
     plt.close(fig)
     return path
 
@@ -197,7 +224,7 @@ def markdown_table(result: dict) -> str:
              f"| strategy | budget | {head} | {oracle} | tokens/problem | x greedy | seconds | setting |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in [result["greedy"], *result["cells"]]:
-        lo, hi = c["ci95"]
+        lo, hi = c["ci95"] or (None, None)  # no interval where there is no answer key (chrF)
         value = f"{c['accuracy']:.1%} ({lo:.1%}-{hi:.1%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
         test = oracle_text(c)
         setting = " ".join(f"{k}={v}" for k, v in c["setting"].items())

@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import ClassVar
 
 from deliberate.backends.base import Backend, Generation
-from deliberate.grading import _as_number
+from deliberate.grading.numbers import read_number
 from deliberate.tasks.base import Problem, Task
 
 
@@ -70,7 +70,7 @@ def problem_seed(seed: int, problem: Problem) -> int:
 
 def vote_key(answer: str) -> str:
     """Answers that are the same number vote together ("1,080", "1080.0")."""
-    n = _as_number(answer)
+    n = read_number(answer, getattr(answer, "lang", None))
     return str(Fraction(n)) if n is not None else " ".join(answer.split())
 
 

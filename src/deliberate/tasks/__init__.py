@@ -63,8 +63,9 @@ def load_task(name: str) -> Task:
         path = name.removeprefix("jsonl:")
         if _first_row_has(path, "source"):
             return Task(name, f"user translations {path}", partial(load_user_translations, path),
-                        kind="translate", source=path)
-        return Task(name, f"user file {path}", partial(load_user_jsonl, path), source=path)
+                        kind="translate", source=path, lang=None)
+        # the language is unknown: the answer phrase found in each completion decides how numbers read
+        return Task(name, f"user file {path}", partial(load_user_jsonl, path), source=path, lang=None)
     if name not in TASKS:
         raise UnknownName(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}, jsonl:PATH.")
     return replace(TASKS[name], _problems=None)  # a fresh copy: problems load lazily per caller

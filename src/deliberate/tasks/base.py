@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deliberate import grading
 from deliberate.errors import BadInput
-from deliberate.grading import check_24, compare, find_answer
+from deliberate.grading import Grade
 
 
 @dataclass
@@ -19,17 +20,6 @@ class Problem:
     meta: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Grade:
-    """What was graded and why: the answer, the rule and span that found it, and the verdict."""
-
-    answer: str | None  # what was extracted from the completion
-    rule: str  # which extraction rule found it
-    correct: bool
-    span: tuple[int, int] | None = None  # where in the completion the answer was read
-    verdict: str = ""  # correct | wrong | no-answer | timeout
-
-
 @dataclass
 class Task:
     """A named benchmark. `load` reads the problems lazily; `kind` picks the grader."""
@@ -37,8 +27,8 @@ class Task:
     name: str
     description: str
     load: Callable[[], list[Problem]]
-    lang: str = "en"
-    kind: str = "math"  # "math" (extract + equivalence), "game24" (expression check), "translate" (chrF)
+    lang: str | None = "en"  # how its numbers are written (grading); None: unknown, each answer phrase decides
+    kind: str = "math"  # how it is graded (deliberate.grading.KINDS): math, game24, translate (chrF)
     max_tokens: int = 256
     source: str = ""  # the data file, for error messages and manifests
     step_delimiter: str = "\n"  # where one reasoning step ends (tree search actions)
@@ -57,35 +47,15 @@ class Task:
 
     def extract(self, completion: str) -> tuple[str | None, str]:
         """(answer, rule that found it); needs no answer key, so strategies may call it."""
-        if self.kind == "translate":
-            lines = [ln.strip() for ln in completion.strip().splitlines() if ln.strip()]
-            return (lines[0] if lines else None), "first-line"
-        if self.kind == "game24":
-            lines = [ln for ln in completion.strip().splitlines() if ln.strip()]
-            return (lines[-1].strip() if lines else None), "last-line"
-        ex = find_answer(completion)
-        return ex.answer, ex.rule
+        return grading.extract(completion, self.kind, self.lang)
 
     def grade(self, problem: Problem, completion: str) -> Grade:
         """Extract the answer from a completion and check it against the gold answer."""
-        span = None
-        if self.kind == "math":
-            ex = find_answer(completion)
-            answer, rule, span = ex.answer, ex.rule, ex.span
-        else:
-            answer, rule = self.extract(completion)
-        verdict = self.verdict(problem, answer)
-        return Grade(answer, rule, verdict == "correct", span, verdict)
+        return grading.grade(completion, problem.answer, self.kind, self.lang)
 
     def verdict(self, problem: Problem, answer: str | None) -> str:
         """correct | wrong | no-answer | timeout (a symbolic comparison that ran past its deadline)."""
-        if answer is None:
-            return "no-answer"
-        if self.kind == "game24":
-            return "correct" if check_24(problem.answer, answer) else "wrong"
-        if self.kind == "translate":  # exact match; the translation metric is `score`
-            return "correct" if " ".join(answer.split()) == " ".join(problem.answer.split()) else "wrong"
-        return compare(problem.answer, answer)
+        return grading.verdict(answer, problem.answer, self.kind, self.lang)
 
     def check(self, problem: Problem, answer: str | None) -> bool:
         """Is an already extracted answer right?"""
