@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deliberate import __version__, grading
+import deliberate.grading as grading
+from deliberate import __version__
 from deliberate.backends.base import Backend
 from deliberate.backends.metered import MeteredBackend
 from deliberate.errors import BadInput, DeliberateError, ProblemTooLong

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deliberate import grading
+import deliberate.grading as grading
 from deliberate.errors import BadInput
 from deliberate.grading import Grade
 
