@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from deliberate.backends import load_backend  # noqa: E402
 from deliberate.backends.base import Backend  # noqa: E402
 from deliberate.errors import BackendError, BadInput, DeliberateError, UnknownName  # noqa: E402
@@ -19,6 +17,7 @@ from deliberate.eval.runner import evaluate  # noqa: E402
 from deliberate.params import SamplingParams  # noqa: E402
 from deliberate.search import Result, Strategy, get_strategy  # noqa: E402
 from deliberate.tasks import Problem, Task, load_task  # noqa: E402
+from deliberate.version import __version__  # noqa: E402,F401
 
 __all__ = ["Backend", "BackendError", "BadInput", "DeliberateError", "Problem", "Result", "SamplingParams",
            "Task", "UnknownName", "evaluate", "get_strategy", "load_backend", "load_task", "solve"]

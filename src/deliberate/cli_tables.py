@@ -47,7 +47,8 @@ def summary_table(s: dict) -> Table:
         table.add_row("errors / grader timeouts", f"{s['errors']} ({s['error_rate']:.1%}) / {s['grader_timeouts']}")
     per_right = f", {s['tokens_per_correct']:.0f}/correct answer" if s["tokens_per_correct"] else ""
     table.add_row("tokens generated", f"{s['tokens_generated']:,} ({s['tokens_per_problem']:.1f}/problem{per_right})")
-    table.add_row("tokens read", f"{s['tokens_read']:,} ({s['tokens_read_per_problem']:.0f}/problem)")
+    cached = f", {s['tokens_cached'] / s['tokens_read']:.0%} from cache" if s.get("tokens_cached") else ""
+    table.add_row("tokens read", f"{s['tokens_read']:,} ({s['tokens_read_per_problem']:.0f}/problem{cached})")
     if s.get("verifier_calls"):
         table.add_row("verifier tokens / calls", f"{s['verifier_tokens']:,} / {s['verifier_calls']:g}")
     if "capped" in s:

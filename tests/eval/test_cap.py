@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from deliberate.backends.metered import MeteredBackend
+from deliberate.backends.metered import Meter
 from deliberate.eval.runner import evaluate, read_rows
 from deliberate.params import SamplingParams
 from deliberate.search import STRATEGIES, get_strategy
@@ -38,12 +38,24 @@ def test_the_cap_holds_for_every_strategy(lab, tmp_path, name):
 
 
 def test_the_meter_shares_what_is_left_among_the_samples(lab):
-    meter = MeteredBackend(lab, cap=30)
+    meter = Meter(lab, cap=30)
     gens = meter.generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
-                          SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100))
+                          SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100), owners=["a", "a"])
     assert all(c.n_tokens <= 5 for g in gens for c in g.completions)  # 30 tokens over 6 samples
-    assert meter.generated <= 30
-    meter.generated = 30
-    empty = meter.generate(["x\n"], SamplingParams(n=2, max_tokens=10, logprobs=5))[0].completions
+    assert meter.usage_of("a").tokens_generated <= 30
+    meter.usage_of("a").tokens_generated = 30
+    empty = meter.generate(["x\n"], SamplingParams(n=2, max_tokens=10, logprobs=5), owners=["a"])[0].completions
     assert [(c.text, c.n_tokens, c.finish_reason) for c in empty] == [("", 0, "length")] * 2
-    assert meter.capped
+    assert "a" in meter.capped
+
+
+def test_the_cap_is_per_problem_inside_a_batch(lab):
+    """Problems batched into one call each get their own budget: one spent does not starve another."""
+    meter = Meter(lab, cap=30)
+    meter.usage_of("spent").tokens_generated = 30
+    gens = meter.generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
+                          SamplingParams(n=2, temperature=1.0, seed=0, max_tokens=100), owners=["spent", "fresh"])
+    assert [c.n_tokens for c in gens[0].completions] == [0, 0]
+    assert all(0 < c.n_tokens <= 15 for c in gens[1].completions)
+    assert meter.capped == {"spent", "fresh"} or meter.capped == {"spent"}
+    assert meter.usage_of("fresh").tokens_generated == sum(c.n_tokens for c in gens[1].completions)

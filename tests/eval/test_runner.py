@@ -13,8 +13,9 @@ from deliberate import grading
 from deliberate.backends.base import Capabilities
 from deliberate.backends.scripted import ScriptedBackend, from_texts
 from deliberate.errors import BackendError, BadInput
-from deliberate.eval.runner import TooManyErrors, evaluate, read_rows
-from deliberate.search import best_of_n, get_strategy
+from deliberate.eval.runner import RunBug, TooManyErrors, evaluate, read_rows
+from deliberate.search import base as search_base
+from deliberate.search import get_strategy
 from deliberate.search.base import Compute, Result, Strategy, Trace
 from deliberate.tasks import Problem, Task, load_task
 
@@ -22,7 +23,7 @@ from deliberate.tasks import Problem, Task, load_task
 class Raising:
     """A reward that raises on one problem: an injected fault."""
 
-    name, needs_answer_key, needs_logprobs = "raising", False, True
+    name, needs_answer_key, needs_logprobs = "raising", False, 5
 
     def __init__(self, bad_id: str) -> None:
         self.bad_id = bad_id
@@ -36,7 +37,7 @@ class Raising:
 def test_a_raising_reward_costs_one_error_row_and_the_run_goes_on(lab, tmp_path, monkeypatch):
     task = load_task("lab-en")
     bad = task.problems[2].id
-    monkeypatch.setattr(best_of_n, "get_reward", lambda *a, **k: Raising(bad))
+    monkeypatch.setattr(search_base, "get_reward", lambda *a, **k: Raising(bad))
     s = evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=4)
     rows = read_rows(tmp_path / "results.jsonl")
     assert [r["id"] for r in rows] == [p.id for p in task.problems[:6]]  # every problem, once, in order
@@ -48,12 +49,63 @@ def test_a_raising_reward_costs_one_error_row_and_the_run_goes_on(lab, tmp_path,
 
 def test_max_errors_aborts_a_broken_run_and_keeps_its_rows(lab, tmp_path, monkeypatch):
     task = load_task("lab-en")
-    monkeypatch.setattr(best_of_n, "get_reward", lambda *a, **k: Raising(task.problems[0].id))
+    monkeypatch.setattr(search_base, "get_reward", lambda *a, **k: Raising(task.problems[0].id))
     with pytest.raises(TooManyErrors, match="more than --max-errors 0"):
         evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=2,
                  max_errors=0)
     rows = read_rows(tmp_path / "results.jsonl")
     assert len(rows) == 2 and "error" in rows[0]  # it stopped after the first batch, rows on disk
+
+
+class Buggy:
+    """A reward with a programming error on some problems (all of them by default)."""
+
+    name, needs_answer_key, needs_logprobs = "buggy", False, 5
+
+    def __init__(self, only: set[str] | None = None) -> None:
+        self.only = only
+
+    def __call__(self, problem, paths):
+        if self.only is None or problem.id in self.only:
+            return [[len(None)] for _ in paths]  # TypeError: a bug, not a bad sample
+        return [[0.5] for _ in paths]
+
+
+def test_a_bug_in_every_problem_stops_the_run_with_its_traceback(lab, tmp_path, monkeypatch):
+    task = load_task("lab-en")
+    monkeypatch.setattr(search_base, "get_reward", lambda *a, **k: Buggy())
+    with pytest.raises(RunBug, match=r"a bug stopped the run: TypeError: .*in every problem tried") as e:
+        evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=2)
+    assert "error.log" in str(e.value) and "\n" not in str(e.value)  # one line for the user
+    log = (tmp_path / "error.log").read_text()
+    assert "Traceback" in log and "len(None)" in log  # the traceback names the faulty line
+    assert read_rows(tmp_path / "results.jsonl") == []  # no error rows: a fixed rerun solves them
+    monkeypatch.setattr(search_base, "get_reward", lambda *a, **k: Raising("none"))
+    s = evaluate(task, lab, get_strategy("best-of-n", n=2), limit=6, out_dir=tmp_path, batch_problems=2)
+    assert s["errors"] == 0 and s["n_problems"] == 6
+
+
+def test_a_programming_error_in_one_problem_is_still_an_error_row(lab, tmp_path, monkeypatch):
+    task = load_task("lab-en")
+    monkeypatch.setattr(search_base, "get_reward", lambda *a, **k: Buggy({task.problems[1].id}))
+    s = evaluate(task, lab, get_strategy("best-of-n", n=2), limit=4, out_dir=tmp_path, batch_problems=2)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert s["errors"] == 1 and [r["id"] for r in rows if "error" in r] == [task.problems[1].id]
+    assert rows[1]["error"].startswith("TypeError") and rows[1]["compute"]["tokens_generated"] > 0  # what it spent
+
+
+def test_compute_is_exact_per_problem_whatever_the_batching(lab, tmp_path):
+    """The meter bills each request to its problem: batched or alone, a problem costs the same."""
+    task = load_task("lab-en")
+    for name, opts in (("best-of-n", {"n": 4}), ("mcts", {"iterations": 3}), ("beam", {"width": 2, "expand": 2}),
+                       ("reflection", {})):
+        runs = [evaluate(task, lab, get_strategy(name, **opts), limit=3, out_dir=tmp_path / f"{name}{b}",
+                         batch_problems=b) for b in (1, 3)]
+        alone, batched = (read_rows(tmp_path / f"{name}{b}" / "results.jsonl") for b in (1, 3))
+        for a, b in zip(alone, batched, strict=True):
+            for key in ("tokens_generated", "tokens_read", "calls", "verifier_tokens"):
+                assert a["compute"][key] == b["compute"][key], (name, key, a["compute"], b["compute"])
+        assert runs[0]["tokens_generated"] == sum(r["compute"]["tokens_generated"] for r in alone) > 0
 
 
 def test_bad_settings_still_fail_the_run_not_each_row(lab, tmp_path):
@@ -131,7 +183,7 @@ def test_manifest_records_what_the_numbers_depend_on(lab, tmp_path):
      "budget-forcing needs a model that thinks in <think>…</think>; backend 'scripted' has no think format."),
 ])
 def test_a_capability_mismatch_fails_before_any_generation(tmp_path, strategy, options, caps, words):
-    backend = ScriptedBackend(from_texts({}), caps)
+    backend = ScriptedBackend(from_texts({}), caps, prompt_style="completion")  # a format that declares no thinking
     with pytest.raises(BackendError) as e:
         evaluate(load_task("lab-en"), backend, get_strategy(strategy, **options), limit=2, out_dir=tmp_path / "r")
     assert words in str(e.value)

@@ -76,7 +76,8 @@ def test_self_eval_reads_yes_and_no_from_the_model():
     scores = reward(PROBLEM, [Path(["3 + 4 = 7\n", "7 * 2 = 15\n"], [], None)])
     p_yes = 1 / (1 + math.exp(-2.3 + 0.1))
     assert scores == [[pytest.approx(p_yes), pytest.approx(1 - p_yes)]]
-    assert reward.calls == 1 and reward.tokens_read > 0
+    spent = reward.backend.usage_of(PROBLEM.id)  # billed once, to the problem it judged
+    assert spent.verifier_calls == 1 and spent.verifier_tokens > 0 and spent.tokens_generated == 0
     with pytest.raises(BackendError, match="needs continuation scoring"):
         get_reward("self-eval", task=TASK, backend=ScriptedBackend(from_table({}), Capabilities(scoring=False)))
 

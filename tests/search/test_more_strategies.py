@@ -34,7 +34,7 @@ BEAM_TABLE = {
 
 def test_beam_keeps_the_best_and_never_mixes_problems():
     b = ScriptedBackend(from_table(BEAM_TABLE))
-    res = get_strategy("beam", width=2, expand=2).solve_batch([Q, Problem("r", "R", "5")], b, TASK)
+    res = get_strategy("beam", width=2, expand=2).run([Q, Problem("r", "R", "5")], b, TASK)
     assert [t.text for t in res[0].traces] == ["a\nThe answer is 1.", "c\nThe answer is 3."]  # a, c kept; b, d cut
     assert res[0].answer == "1" and res[1].answer == "5"
     assert all(t.text.startswith("r\n") for t in res[1].traces)
@@ -94,7 +94,8 @@ def test_budget_forcing_forces_the_end_at_the_maximum():
 
 def test_budget_forcing_needs_a_think_format():
     with pytest.raises(BackendError, match="no think format"):
-        get_strategy("budget-forcing")(Q, ScriptedBackend(from_table(THINK_TABLE), Capabilities()), TASK)
+        get_strategy("budget-forcing")(Q, ScriptedBackend(from_table(THINK_TABLE), Capabilities(),
+                                                          prompt_style="completion"), TASK)
     with pytest.raises(BadInput, match="min_think must be <= max_think"):
         get_strategy("budget-forcing", min_think=10, max_think=5)
 

@@ -4,7 +4,8 @@ import pytest
 
 from deliberate import BadInput, UnknownName, get_strategy
 from deliberate.backends.scripted import ScriptedBackend, from_texts
-from deliberate.search.base import majority, problem_seed
+from deliberate.grading.vote import majority
+from deliberate.search.base import problem_seed
 from deliberate.tasks import Problem, Task
 
 TASK = Task("t", "test", lambda: [])
@@ -29,7 +30,7 @@ def test_greedy_takes_the_first_script_and_counts_tokens():
 def test_self_consistency_votes_and_batches_problems():
     b = backend()
     probs = [Problem("a", "How many apples?", "3"), Problem("b", "How many pears?", "10")]
-    results = get_strategy("self-consistency", n=8).solve_batch(probs, b, TASK, seed=3)
+    results = get_strategy("self-consistency", n=8).run(probs, b, TASK, seed=3)
     assert b.calls == 1  # both problems in one backend call
     assert [r.answer for r in results] == ["3", "10"]
     assert len(results[0].traces) == 8
@@ -62,6 +63,6 @@ def test_same_seed_same_result_on_the_lab_model(lab):
     task = load_task("lab-en")
     probs = task.problems[:4]
     sc = get_strategy("self-consistency", n=4, temperature=1.0)
-    a = [[t.text for t in r.traces] for r in sc.solve_batch(probs, lab, task, seed=5)]
-    b = [[t.text for t in r.traces] for r in sc.solve_batch(probs[::-1], lab, task, seed=5)][::-1]
+    a = [[t.text for t in r.traces] for r in sc.run(probs, lab, task, seed=5)]
+    b = [[t.text for t in r.traces] for r in sc.run(probs[::-1], lab, task, seed=5)][::-1]
     assert a == b

@@ -16,6 +16,7 @@ import random
 
 import pytest
 
+from deliberate.backends.metered import Meter
 from deliberate.backends.scripted import ScriptedBackend, from_table
 from deliberate.search.mcts import MCTS
 from deliberate.tasks import Problem, Task
@@ -50,7 +51,7 @@ def toy_tree(seed: int, depth: int = 3) -> tuple[Problem, dict, int]:
 
 def search(problems, table, **options):
     backend = ScriptedBackend(from_table(table))
-    results = MCTS(children=3, temperature=1.0, rollout_temperature=0.7, **options).solve_batch(
+    results = MCTS(children=3, temperature=1.0, rollout_temperature=0.7, **options).run(
         problems, backend, TASK, seed=0)
     return results, backend
 
@@ -61,7 +62,7 @@ def test_visits_and_values_follow_the_documented_backpropagation(seed, reward):
     problem, table, _ = toy_tree(seed)
     iterations = random.Random(seed).randint(3, 20)
     mcts = MCTS(children=3, iterations=iterations, reward=reward)
-    (found,) = mcts._search([problem], ScriptedBackend(from_table(table)), TASK, 0)
+    (found,) = mcts._search([problem], Meter(ScriptedBackend(from_table(table))), TASK, 0)
     tree = found.tree
     children = {n.id: [] for n in tree.nodes}
     for n in tree.nodes[1:]:

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from deliberate import BadInput
+from deliberate.backends.metered import Meter
 from deliberate.backends.scripted import ScriptedBackend, from_table
 from deliberate.search import get_strategy
 from deliberate.search.mcts import MCTS, puct, uct
@@ -31,15 +32,18 @@ def test_action_specs():
 
 def test_expand_batches_trees_merges_duplicates_and_marks_answers():
     b = ScriptedBackend(from_table({**TABLE, "R\n": [("c\n", 0.7), ("c\n", 0.7), ("The answer is 9.", 0.6)]}))
-    q, r = Tree("Q\n"), Tree("R\n")
-    kids, costs = expand(b, [(q, q.root, 2, 0, 50), (r, r.root, 3, 0, 50)], Action.parse("step"),
-                         temperature=1.0, extract=TASK.extract)
+    meter = Meter(b)
+    q, r = Tree("Q\n", prompt_ids=b.encode("Q\n")), Tree("R\n", prompt_ids=b.encode("R\n"))
+    kids = expand(meter, [(q, q.root, 2, 0, 50, "q"), (r, r.root, 3, 0, 50, "r")], Action.parse("step"),
+                  temperature=1.0, extract=TASK.extract)
     assert b.calls == 1
     assert [k.text for k in kids[0]] == ["a\n", "b\n"] and [k.text for k in kids[1]] == ["c\n", "The answer is 9."]
     assert [k.terminal for k in kids[1]] == [False, True] and kids[1][1].answer == "9"
     assert kids[0][0].confidences == pytest.approx([0.8, 0.8]) and kids[0][0].tokens == 2
-    assert costs[1].tokens_generated == 2 + 2 + 16  # merged duplicates still cost their tokens
-    mini, _ = expand(b, [(q, q.root, 1, 0, 50)], Action.parse("mini-step:1"), temperature=1.0)
+    assert kids[0][0].ids == b.encode("a\n") and q.ids(kids[0][0]) == b.encode("Q\na\n")  # ids, not re-tokenized text
+    assert meter.usage_of("r").tokens_generated == 2 + 2 + 16  # merged duplicates still cost their tokens
+    assert meter.usage_of("q").tokens_generated == 4 and meter.usage_of("q").calls == 1
+    mini = expand(meter, [(q, q.root, 1, 0, 50, "q")], Action.parse("mini-step:1"), temperature=1.0)
     assert mini[0][0].text == "a" and not mini[0][0].terminal
 
 
@@ -74,7 +78,7 @@ def test_mcts_phases_to_the_number():
     its two children are the same terminal step, merged (v = 0.5). it2: UCT picks a (0.889 + 0.833 >
     0.5 + 0.833); its child is terminal. Answer: most visited a, then its terminal child."""
     b = ScriptedBackend(from_table(TABLE))
-    res = MCTS(iterations=3, children=2, exploration=1.0).solve_batch([Problem("p", "Q", "1")], b, TASK, seed=0)[0]
+    res = MCTS(iterations=3, children=2, exploration=1.0).run([Problem("p", "Q", "1")], b, TASK, seed=0)[0]
     tree = Tree.from_json(res.info["tree"])
     root, a, bb = tree.nodes[0], tree.nodes[1], tree.nodes[2]
     va = (2 * 0.8 + 16 * 0.9) / 18
@@ -92,12 +96,12 @@ def test_mcts_batches_problems_and_is_seeded():
     table = {**TABLE, "R\n": [("The answer is 7.", 0.9)]}
     b = ScriptedBackend(from_table(table))
     probs = [Problem("p", "Q", "1"), Problem("r", "R", "7")]
-    res = MCTS(iterations=2, children=2).solve_batch(probs, b, TASK, seed=0)
+    res = MCTS(iterations=2, children=2).run(probs, b, TASK, seed=0)
     assert [r.answer for r in res] == ["1", "7"]
     alone = ScriptedBackend(from_table(table))
-    MCTS(iterations=2, children=2).solve_batch(probs[:1], alone, TASK, seed=0)
+    MCTS(iterations=2, children=2).run(probs[:1], alone, TASK, seed=0)
     assert b.calls == alone.calls == 3  # the second problem rides in the same calls
-    again = MCTS(iterations=2, children=2).solve_batch(probs[::-1], ScriptedBackend(from_table(table)), TASK, seed=0)
+    again = MCTS(iterations=2, children=2).run(probs[::-1], ScriptedBackend(from_table(table)), TASK, seed=0)
     assert [r.info["tree"] for r in again[::-1]] == [r.info["tree"] for r in res]
 
 
@@ -105,7 +109,7 @@ def test_invalid_mcts_settings():
     with pytest.raises(BadInput, match="iterations must be >= 1"):
         get_strategy("mcts", iterations=0)
     with pytest.raises(BadInput, match="larger than max_tokens"):
-        get_strategy("mcts", action="mini-step:64", max_tokens=32).solve_batch(
+        get_strategy("mcts", action="mini-step:64", max_tokens=32).run(
             [Problem("p", "Q", "1")], ScriptedBackend(from_table(TABLE)), TASK)
 
 
@@ -113,7 +117,7 @@ def test_mcts_on_the_lab_model_finishes_every_path_within_budget(lab):
     from deliberate import load_task
 
     task = load_task("lab-en")
-    res = get_strategy("mcts", iterations=3, children=2, action="mini-step:8").solve_batch(
+    res = get_strategy("mcts", iterations=3, children=2, action="mini-step:8").run(
         task.problems[:2], lab, task, seed=1)
     for r in res:
         tree = Tree.from_json(r.info["tree"])
@@ -127,7 +131,8 @@ def test_rstar_expands_every_action_and_checks_mutual_consistency():
              "Rephrased:": [(" Q, restated.\n", 0.9)], "Answer again:": [(" 3\n", 0.9)],
              "3\n": [("The answer is 3.", 0.9)], "\n": [("1 + 2 = 3\nThe answer is 3.", 0.9)]}
     b = ScriptedBackend(from_table(table))
-    res = get_strategy("rstar", iterations=3)(Problem("p", "Q", "3"), b, TASK)
+    res = get_strategy("rstar", iterations=3, actions="step,rest,subquestion,reanswer,rephrase")(
+        Problem("p", "Q", "3"), b, TASK)
     tree = Tree.from_json(res.info["tree"])
     assert {tree.nodes[i].kind for i in tree.root.children} == {"step", "rest", "subquestion", "rephrase"}
     rest = next(tree.nodes[i] for i in tree.root.children if tree.nodes[i].kind == "rest")
@@ -144,7 +149,7 @@ def test_rstar_on_the_lab_model_with_its_two_meaningful_actions(lab):
     from deliberate import load_task
 
     task = load_task("lab-zh")
-    res = get_strategy("rstar", iterations=2, actions="step,rest").solve_batch(task.problems[:2], lab, task, seed=0)
+    res = get_strategy("rstar", iterations=2, actions="step,rest").run(task.problems[:2], lab, task, seed=0)
     assert all(set(r.info["actions"]) <= {"step", "rest"} and r.compute.tokens_generated > 0 for r in res)
 
 
@@ -154,5 +159,13 @@ def test_mcts_consistency_reward_scores_a_rollout_against_the_earlier_ones():
     table = {"Q\n": [("a\n", 0.8), ("b\n", 0.5)], "Q\na\n": [("The answer is 1.", 0.9)],
              "Q\nb\n": [("The answer is 1.", 0.5)]}
     mcts = MCTS(iterations=2, children=2, reward="consistency")
-    (s,) = mcts._search([Problem("p", "Q", "1")], ScriptedBackend(from_table(table)), TASK, 0)
+    (s,) = mcts._search([Problem("p", "Q", "1")], Meter(ScriptedBackend(from_table(table))), TASK, 0)
     assert [(r.answer, r.value) for r in s.rollouts] == [("1", 0.0), ("1", 1.0)]
+
+
+def test_rstar_defaults_to_the_actions_the_models_format_knows():
+    rstar = get_strategy("rstar")
+    assert rstar.actions_for(ScriptedBackend(from_table({}))) == ["step", "rest"]  # the lab format
+    assert rstar.actions_for(ScriptedBackend(from_table({}), prompt_style="completion")) == [
+        "step", "rest", "subquestion", "reanswer", "rephrase"]
+    assert get_strategy("rstar", actions="rest").actions_for(ScriptedBackend(from_table({}))) == ["rest"]

@@ -8,9 +8,9 @@ from deliberate import BadInput, load_task
 from deliberate.backends.scripted import ScriptedBackend, from_table
 from deliberate.eval.runner import evaluate
 from deliberate.lab.formats import translation_prompt
+from deliberate.prompting import build_prompt
 from deliberate.rewards import get_reward
 from deliberate.search import get_strategy
-from deliberate.tasks import build_prompt
 
 
 def test_lab_translation_pairs_are_the_test_questions():

@@ -11,10 +11,10 @@ import importlib.util
 from importlib import resources
 from pathlib import Path
 
-from deliberate.backends.base import Backend, Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.backends.base import Backend, Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
 from deliberate.errors import BackendError, UnknownName
 
-__all__ = ["Backend", "Capabilities", "Completion", "Generation", "Scored", "TokenLogprob",
+__all__ = ["Backend", "Capabilities", "Completion", "Generation", "PromptInput", "Scored", "TokenLogprob",
            "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
 
 MODELS = {

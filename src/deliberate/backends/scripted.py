@@ -1,11 +1,14 @@
-"""A backend that returns scripted text and logprobs: tests pin formulas to the digit with it."""
+"""A backend that returns scripted text and logprobs: tests pin formulas to the digit with it.
+
+Its tokens are characters: a token id is the character's code point, so prompts given as ids
+and completions' `token_ids` round-trip exactly, as the real backend's do."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
 
-from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
 from deliberate.errors import ProblemTooLong
 from deliberate.params import SamplingParams
 
@@ -28,10 +31,10 @@ def from_texts(texts: dict[str, list[str]]) -> Script:
 
 class ScriptedBackend:
     spec = "scripted"
-    prompt_style = "lab"
 
-    def __init__(self, script: Script, capabilities: Capabilities | None = None) -> None:
+    def __init__(self, script: Script, capabilities: Capabilities | None = None, prompt_style: str = "lab") -> None:
         self.script = script
+        self.prompt_style = prompt_style  # "lab": prompts are the question and a newline, as tables expect
         self.capabilities = capabilities or Capabilities(max_logprobs=20, scoring=True)
         self.calls = 0
         self.weights_id = f"scripted:{getattr(script, '__qualname__', type(script).__name__)}"
@@ -42,12 +45,21 @@ class ScriptedBackend:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t) for t in texts]  # one token per character, as generated
 
-    def generate(self, prompts: Sequence[str],
+    def encode(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
+
+    encode_continuation = encode
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(map(chr, ids))
+
+    def generate(self, prompts: Sequence[PromptInput],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[Generation]:
         self.calls += 1
         plist = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         out = []
         for prompt, p in zip(prompts, plist, strict=True):
+            prompt = prompt if isinstance(prompt, str) else self.decode(prompt)
             if len(prompt) >= self.capabilities.context_length:  # as the real backend: a clear error
                 raise ProblemTooLong(f"prompt is {len(prompt)} tokens; model 'scripted' has a context of "
                                f"{self.capabilities.context_length} tokens.")
@@ -63,8 +75,10 @@ class ScriptedBackend:
                         text, finish, stop, toks = text[: text.index(hit)], "stop", hit, toks[:used]
                         break
                 lps = [TokenLogprob(t, lp, top[: p.logprobs or 0]) for t, lp, top in toks]
-                comps.append(Completion(text, len(toks), finish, lps if p.logprobs is not None else None, stop))
-            out.append(Generation(prompt, len(prompt), comps))
+                comps.append(Completion(text, len(toks), finish, lps if p.logprobs is not None else None, stop,
+                                        self.encode("".join(t for t, _, _ in toks))))
+            out.append(Generation(prompt, len(prompt), comps, prompt_ids=self.encode(prompt),
+                                  cached_tokens=len(prompt) * (p.n - 1)))  # n samples share one prefill
         return out
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:

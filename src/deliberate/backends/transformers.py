@@ -1,9 +1,15 @@
 """The transformers backend: any causal LM directory, hub id or GGUF file, on CPU or CUDA.
 
-The decode loop is ours rather than `model.generate` because search needs three things
-`generate` does not give together: a seeded generator per sample (so a sample does not change
-with what else is batched), the raw top-k logprobs of every token (Marco-o1's confidence), and
-per-row stop strings and budgets with finished rows dropped from the batch.
+The decode loop is ours rather than `model.generate` because search needs what `generate`
+does not give together: a seeded generator per sample (so a sample does not change with what
+else is batched), the raw top-k logprobs of every token (Marco-o1's confidence), per-row stop
+strings and budgets with finished rows dropped from the batch, and a key/value cache kept
+across calls (`PrefixCache`), so that tree search re-reads no prefix it has computed before.
+
+Per token the loop does batched work only: one sampling pass for the batch (each sample still
+draws from its own generator, so results match a sample drawn alone), one top-k for the rows
+that want logprobs, one transfer to the host, and stop strings checked on the newly decoded
+text, not on the whole output.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from deliberate.backends.base import Capabilities, Completion, Generation, Scored, TokenLogprob
+from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.prefix_cache import PrefixCache
+from deliberate.backends.sampling import Detokenizer, sample_tokens
 from deliberate.errors import BackendError, BadInput, ProblemTooLong
 from deliberate.params import SamplingParams
 
@@ -33,9 +41,11 @@ class _Row:
     max_new: int
     out: list[int] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
-    text: str = ""
+    detok: Detokenizer | None = None
+    text: str | None = None  # set when a stop string cut it
     finish: str | None = None
     stop: str | None = None
+    computed: int = 0  # prompt positions this row's prefill computed (0 when another row's was shared)
 
 
 class TransformersBackend:
@@ -43,7 +53,8 @@ class TransformersBackend:
 
     def __init__(self, path: str, *, spec: str | None = None, gguf_file: str | None = None,
                  device: str = "auto", threads: int | None = None, batch_size: int = 64,
-                 prompt_style: str | None = None) -> None:
+                 prompt_style: str | None = None, prefix_cache: bool = True,
+                 prefix_cache_bytes: int = 1 << 30) -> None:
         if threads:
             torch.set_num_threads(threads)
         if device == "auto":
@@ -62,20 +73,32 @@ class TransformersBackend:
             raise BackendError(f"could not load model {self.spec!r}: {first}") from e
         self.model.to(self.device).eval()
         # transformers 5 renamed the KV-cache argument; older versions only know past_key_values
-        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in forward else "past_key_values"
+        self._keep = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}  # prefill: last logits only
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         has_chat = bool(getattr(self.tokenizer, "chat_template", None))
+        # the model's prompt format is declared in its config (the lab model's says "lab"); prompting reads it
         self.prompt_style = (prompt_style or getattr(self.model.config, "deliberate_prompt_style", None)
                              or ("chat" if has_chat else "completion"))
         ctx = getattr(self.model.config, "max_position_embeddings", None) or 2048
-        # the lab model is trained on the think format; another model has it if </think> is one of its tokens
-        thinks = self.prompt_style == "lab" or "</think>" in self.tokenizer.get_vocab()
-        self.capabilities = Capabilities(max_logprobs=20, scoring=True, n_per_call=True, seed=True,
-                                         prefix_cache=False, chat_template=has_chat, context_length=ctx,
-                                         think_format=thinks)
+        self.cache = PrefixCache(prefix_cache_bytes) if prefix_cache else None
+        self.capabilities = Capabilities(max_logprobs=20, scoring=True, prefix_cache=prefix_cache,
+                                         chat_template=has_chat, context_length=ctx,
+                                         think_format="</think>" in self.tokenizer.get_vocab())
+        self._pieces: dict[int, str] = {}
+        self.forward_positions = 0  # positions the model computed, padding included (the bench reads it)
+        self.forward_calls = 0
+        self.model.register_forward_pre_hook(self._count_positions, with_kwargs=True)
+
+    def _count_positions(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else (args[0] if args else None)
+        if ids is not None:
+            self.forward_positions += ids.numel()
+            self.forward_calls += 1
 
     def weights_files(self) -> list[str]:
         """The files holding the weights (what the run manifest hashes): the GGUF file, else the
@@ -93,10 +116,23 @@ class TransformersBackend:
         return [str(f) for f in sorted(folder.glob("*")) if f.suffix in (".safetensors", ".bin", ".gguf")]
 
     # -- text <-> tokens -------------------------------------------------------------------
-    def _encode(self, text: str) -> list[int]:
+    def encode(self, text: str) -> list[int]:
+        """Token ids as `generate` reads a text prompt (with the model's BOS unless the text has it)."""
         bos = self.tokenizer.bos_token
         special = not (bos and text.startswith(bos))  # a rendered chat template already has it
         return self.tokenizer(text, add_special_tokens=special).input_ids
+
+    def encode_continuation(self, text: str) -> list[int]:
+        """Ids of a text appended to a sequence (no BOS): a method's own words, e.g. a reflection phrase."""
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def _piece(self, tok: int) -> str:
+        if (s := self._pieces.get(tok)) is None:
+            s = self._pieces[tok] = self.tokenizer.decode([tok])
+        return s
 
     def _check_fits(self, n: int) -> None:
         ctx = self.capabilities.context_length
@@ -105,7 +141,7 @@ class TransformersBackend:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Prompt lengths in tokens, as `generate` would encode them (strategies fit contexts with it)."""
-        return [len(self._encode(t)) for t in texts]
+        return [len(self.encode(t)) for t in texts]
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """The prompt text for a conversation, ending where the assistant's answer begins."""
@@ -114,13 +150,14 @@ class TransformersBackend:
         return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
 
     # -- generation ------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str],
+    def generate(self, prompts: Sequence[PromptInput],
                  params: SamplingParams | Sequence[SamplingParams]) -> list[Generation]:
-        """Sample `params.n` completions for each prompt; one params for all or one per prompt."""
+        """Sample `params.n` completions for each prompt (a text, or token ids read as given);
+        one params for all or one per prompt."""
         plist = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         if len(plist) != len(prompts):
             raise BadInput(f"got {len(prompts)} prompts but {len(plist)} sampling params.")
-        encoded = [self._encode(p) for p in prompts]
+        encoded = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
         rows: list[_Row] = []
         for i, (ids, p) in enumerate(zip(encoded, plist, strict=True)):
             self._check_fits(len(ids))
@@ -128,94 +165,143 @@ class TransformersBackend:
             base = p.seed if p.seed is not None else random.SystemRandom().randrange(2**62)
             for j in range(p.n):
                 g = torch.Generator(device=self.device).manual_seed((base * 1_000_003 + j) % 2**63)
-                rows.append(_Row(i, ids, p, g, max_new))
+                rows.append(_Row(i, ids, p, g, max_new, detok=Detokenizer(self.tokenizer) if p.stop else None))
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].ids))  # less padding per batch
         for start in range(0, len(order), self.batch_size):
             self._decode([rows[r] for r in order[start:start + self.batch_size]])
-        out = [Generation(prompts[i], len(encoded[i]), []) for i in range(len(prompts))]
+        out = [Generation(p if isinstance(p, str) else self.decode(ids), len(ids), [], prompt_ids=ids)
+               for p, ids in zip(prompts, encoded, strict=True)]
         for r in rows:
-            out[r.prompt].completions.append(Completion(
-                text=r.text, n_tokens=len(r.out), finish_reason=r.finish or "length",
-                logprobs=r.logprobs if r.params.logprobs is not None else None, stop=r.stop))
+            g = out[r.prompt]
+            ids = r.out[:-1] if r.out and r.out[-1] in self.eos_ids else r.out
+            if r.text is None:
+                self._finish_text(r)
+            g.completions.append(Completion(
+                text=r.text, n_tokens=len(r.out),
+                finish_reason=r.finish or "length", logprobs=r.logprobs if r.params.logprobs is not None else None,
+                stop=r.stop, token_ids=list(ids)))
+            g.cached_tokens += len(r.ids) - r.computed
         return out
+
+    def _prefill(self, rows: list[_Row]) -> tuple[torch.Tensor, DynamicCache, torch.Tensor, torch.Tensor]:
+        """Read each distinct prompt of the batch once, from its longest cached prefix on; return
+        the last logits, the cache, the attention mask and the positions, one row per sample."""
+        distinct: dict[tuple[int, ...], int] = {}
+        source = [distinct.setdefault(tuple(r.ids), len(distinct)) for r in rows]
+        firsts = {d: next(r for r, s in zip(rows, source, strict=True) if s == d) for d in range(len(distinct))}
+        keys = list(distinct)
+        hits = [self.cache.match(k, limit=len(k) - 1) if self.cache else (0, None) for k in keys]  # >= 1 token to read
+        C = max(n for n, _ in hits)
+        S = max(len(k) - n for k, (n, _) in zip(keys, hits, strict=True))
+        pad = self.tokenizer.pad_token_id
+        cache = DynamicCache(config=self.model.config)
+        if C:
+            for layer in range(len(next(kv for _, kv in hits if kv is not None))):
+                k0, v0 = next(kv for _, kv in hits if kv is not None)[layer]
+                K = k0.new_zeros(len(keys), k0.shape[0], C, k0.shape[2])
+                V = v0.new_zeros(len(keys), v0.shape[0], C, v0.shape[2])
+                for d, (n, kv) in enumerate(hits):
+                    if n:
+                        K[d, :, C - n:], V[d, :, C - n:] = kv[layer]
+                cache.update(K, V, layer)
+        ids, mask, pos = [], [], []
+        for k, (n, _) in zip(keys, hits, strict=True):
+            s = len(k) - n
+            ids.append([pad] * (S - s) + list(k[n:]))
+            mask.append([0] * (C - n) + [1] * n + [0] * (S - s) + [1] * s)
+            pos.append([0] * (S - s) + list(range(n, n + s)))
+        for d, r in firsts.items():
+            r.computed = len(keys[d]) - hits[d][0]
+        mask_t = torch.tensor(mask, device=self.device)
+        pos_t = torch.tensor(pos, device=self.device)
+        logits = self.model(input_ids=torch.tensor(ids, device=self.device), attention_mask=mask_t,
+                            position_ids=pos_t, use_cache=True, **self._keep,
+                            **{self._cache_kw: cache}).logits[:, -1, :]
+        if len(distinct) < len(rows):
+            idx = torch.tensor(source, device=self.device)
+            cache.batch_select_indices(idx)
+            logits, mask_t, pos_t = logits[idx], mask_t[idx], pos_t[idx]
+        return logits, cache, mask_t, pos_t[:, -1:]
 
     @torch.inference_mode()
     def _decode(self, rows: list[_Row]) -> None:
-        pad = self.tokenizer.pad_token_id
-        # The n samples of a prompt share one prefill: read each distinct prompt once, then copy its
-        # cache rows (for few-shot prompts the prefill is most of the work).
-        distinct: dict[tuple[int, ...], int] = {}
-        source = torch.tensor([distinct.setdefault(tuple(r.ids), len(distinct)) for r in rows], device=self.device)
-        width = max(len(r.ids) for r in rows)
-        ids = torch.tensor([[pad] * (width - len(k)) + list(k) for k in distinct], device=self.device)
-        mask = torch.tensor([[0] * (width - len(k)) + [1] * len(k) for k in distinct], device=self.device)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                            use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
-        if len(distinct) < len(rows):
-            cache.batch_select_indices(source)
-            logits, mask, pos = logits[source], mask[source], pos[source]
+        logits, cache, mask, pos = self._prefill(rows)
         live = list(range(len(rows)))  # indices into rows of the batch's current members
         while True:
             logp = torch.log_softmax(logits.float(), dim=-1)  # (B, vocab), raw model distribution
-            nxt = []
-            for b, r in enumerate(rows[i] for i in live):
-                tok = self._pick(logp[b], r.params, r.gen)
-                nxt.append(tok)
-                self._append(r, tok, logp[b])
-            keep = [b for b, i in enumerate(live) if rows[i].finish is None]
+            batch = [rows[i] for i in live]
+            toks = sample_tokens(logp, [r.params for r in batch], [r.gen for r in batch])
+            self._record_logprobs(logp, toks, batch)
+            for r, tok in zip(batch, toks, strict=True):
+                self._append(r, tok)
+            keep = [b for b, r in enumerate(batch) if r.finish is None]
+            if self.cache is not None:
+                for b, r in enumerate(batch):
+                    if r.finish is not None:
+                        self._store(r, cache, mask, b)
             if not keep:
                 return
             if len(keep) < len(live):
                 idx = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(idx)
                 mask, pos = mask[idx], pos[idx]
-                nxt = [nxt[b] for b in keep]
+                toks = [toks[b] for b in keep]
                 live = [live[b] for b in keep]
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
-            pos = pos[:, -1:] + 1
-            step = torch.tensor(nxt, device=self.device)[:, None]
-            logits = self.model(input_ids=step, attention_mask=mask, position_ids=pos,
-                                use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
+            pos = pos + 1
+            logits = self.model(input_ids=torch.tensor(toks, device=self.device)[:, None], attention_mask=mask,
+                                position_ids=pos, use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
 
-    @staticmethod
-    def _pick(logp: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> int:
-        """Greedy, or a sample after temperature, top-k and top-p, drawn from this row's generator."""
-        if p.greedy:
-            return int(logp.argmax())
-        x = logp / p.temperature
-        if p.top_k:
-            kth = torch.topk(x, min(p.top_k, x.numel())).values[-1]
-            x = x.masked_fill(x < kth, float("-inf"))
-        if p.top_p < 1:
-            sorted_x, order = torch.sort(x, descending=True)
-            cum = torch.softmax(sorted_x, -1).cumsum(-1)
-            drop = cum - torch.softmax(sorted_x, -1) >= p.top_p  # keep the token that crosses top_p
-            x = x.index_fill(0, order[drop], float("-inf"))
-        return int(torch.multinomial(torch.softmax(x, -1), 1, generator=gen))
+    def _store(self, r: _Row, cache: DynamicCache, mask: torch.Tensor, b: int) -> None:
+        """Keep a finished row's key/values (prompt and what it generated, but the last token,
+        which was never read) for later requests that share a prefix with it."""
+        seq = [*r.ids, *r.out[:-1]]
+        have = self.cache.match_length(seq)
+        if have >= len(seq):
+            return
+        where = mask[b].nonzero().squeeze(-1)[have:]
+        kv = [(layer.keys[b][:, where], layer.values[b][:, where]) for layer in cache.layers]
+        self.cache.insert(seq, have, kv)
 
-    def _append(self, r: _Row, tok: int, logp: torch.Tensor) -> None:
+    def _record_logprobs(self, logp: torch.Tensor, toks: list[int], batch: list[_Row]) -> None:
+        """Each row's chosen-token logprob and top-k alternatives, with one top-k for the batch."""
+        want = [b for b, r in enumerate(batch) if r.params.logprobs is not None]
+        if not want:
+            return
+        k = max(batch[b].params.logprobs for b in want)
+        sub = logp[want]
+        chosen = sub.gather(1, torch.tensor([toks[b] for b in want], device=logp.device)[:, None]).squeeze(1).tolist()
+        vals, ids = torch.topk(sub, k) if k else (None, None)
+        vals, ids = (vals.tolist(), ids.tolist()) if k else ([[]] * len(want), [[]] * len(want))
+        for j, b in enumerate(want):
+            r, kk = batch[b], batch[b].params.logprobs
+            alts = [(self._piece(t), v) for t, v in zip(ids[j][:kk], vals[j][:kk], strict=True)]
+            r.logprobs.append(TokenLogprob(self._piece(toks[b]), chosen[j], alts))
+
+    def _append(self, r: _Row, tok: int) -> None:
         """Record one token; decide whether the row is finished (EOS, stop string, budget)."""
-        if r.params.logprobs is not None:
-            k = r.params.logprobs
-            top = torch.topk(logp, k) if k else None
-            alts = ([(self.tokenizer.decode([int(t)]), float(v)) for v, t in zip(*top, strict=True)]
-                    if top is not None else [])
-            r.logprobs.append(TokenLogprob(self.tokenizer.decode([tok]), float(logp[tok]), alts))
         r.out.append(tok)
         if tok in self.eos_ids:
             r.finish = "stop"
             return
-        prev = len(r.text)
-        r.text = self.tokenizer.decode(r.out, skip_special_tokens=True)
-        for s in r.params.stop:
-            at = r.text.find(s, max(0, prev - len(s)))
-            if at >= 0:
-                r.text, r.finish, r.stop = r.text[:at], "stop", s
-                return
+        if r.detok is not None and r.detok.push(r.out, r.params.stop):
+            # a stop string showed up in the new text: cut exactly where the whole decoded text has it
+            text, prev = self.decode(r.out), self.decode(r.out[:-1])
+            for s in r.params.stop:
+                at = text.find(s, max(0, len(prev) - len(s)))
+                if at >= 0:
+                    r.text, r.finish, r.stop = text[:at], "stop", s
+                    return
         if len(r.out) >= r.max_new:
             r.finish = "length"
+
+    def _finish_text(self, r: _Row) -> None:
+        """The whole text, decoded once; cut at a stop string the incremental check missed."""
+        r.text = self.decode(r.out)
+        found = [(at, s) for s in r.params.stop if (at := r.text.find(s)) >= 0]
+        if found:
+            at, r.stop = min(found)
+            r.text, r.finish = r.text[:at], "stop"
 
     # -- scoring ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -227,7 +313,7 @@ class TransformersBackend:
         for start in range(0, len(prompts), self.batch_size):
             chunk = list(zip(prompts[start:start + self.batch_size],
                              continuations[start:start + self.batch_size], strict=True))
-            pairs = [(self._encode(p), self.tokenizer(c, add_special_tokens=False).input_ids) for p, c in chunk]
+            pairs = [(self.encode(p), self.encode_continuation(c)) for p, c in chunk]
             for p_ids, c_ids in pairs:
                 self._check_fits(len(p_ids) + len(c_ids))
             width = max(len(p) + len(c) for p, c in pairs)
@@ -241,5 +327,5 @@ class TransformersBackend:
             for b, (_, c_ids) in enumerate(pairs):
                 first = width - len(c_ids)  # position of the first continuation token
                 lps = [float(logp[b, first + t - 1, tok]) for t, tok in enumerate(c_ids)]
-                out.append(Scored([self.tokenizer.decode([t]) for t in c_ids], lps, len(pairs[b][0])))
+                out.append(Scored([self._piece(t) for t in c_ids], lps, len(pairs[b][0])))
         return out

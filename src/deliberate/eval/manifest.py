@@ -18,10 +18,10 @@ import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
-from deliberate import __version__
 from deliberate.backends.base import Backend
 from deliberate.search.base import Strategy
 from deliberate.tasks.base import Problem, Task
+from deliberate.version import __version__
 
 LIBRARIES = ("torch", "transformers", "tokenizers", "math-verify", "sacrebleu", "gguf", "vllm", "openai", "numpy")
 _HASHES: dict[tuple[str, int, float], str] = {}
@@ -82,7 +82,7 @@ def task_data_hash(task: Task) -> str:
 
 def prompt_template_hash(task: Task, backend: Backend, shots: int | None) -> str:
     """sha256 of the prompt a placeholder problem gets: exemplars, labels and layout, no question."""
-    from deliberate.tasks.prompts import build_prompt
+    from deliberate.prompting import build_prompt
 
     probe = Problem("probe", "{question}", "0", meta={"src": "en", "tgt": "zh"})
     try:

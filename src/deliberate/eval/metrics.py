@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from deliberate.search.base import majority, vote_key
+from deliberate.grading.vote import majority, vote_key
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -90,7 +90,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         s["broken"] = sum(not r["correct"] for r in firsts if r["first_correct"])
     if not scored and (auc := reward_auroc(rows)) is not None:  # right vs wrong needs an answer key
         s["reward_auroc"], s["reward_auroc_pairs"] = auc
-    for key in ("tokens_generated", "tokens_read", "calls", "wall_s", "verifier_tokens", "verifier_calls"):
+    for key in ("tokens_generated", "tokens_read", "tokens_cached", "calls", "wall_s", "verifier_tokens",
+                "verifier_calls"):
         s[key] = round(sum(r["compute"].get(key, 0) for r in rows), 3)
     if any("capped" in r for r in rows):
         s["capped"] = sum(bool(r.get("capped")) for r in rows)

@@ -7,7 +7,10 @@ flushed as soon as it is graded). Running again with the same settings skips the
 already there; different settings refuse to mix into the same folder. Rows are only ever
 appended, so a killed run loses nothing it finished. An exception in a strategy, reward or
 grader becomes that problem's `error` row and the run goes on, until `max_errors` say the run
-is broken.
+is broken. A bug is not a bad sample: an exception that signals a programming error
+(`PROGRAMMING_ERRORS`) raised the same way by every problem tried (three in a row, or all of
+them when fewer are left) stops the run at once, writes its traceback to `error.log` beside
+the rows and writes no row for those problems, so that the fixed code reruns them.
 """
 
 from __future__ import annotations
@@ -16,22 +19,42 @@ import hashlib
 import json
 import re
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import deliberate.grading as grading
-from deliberate import __version__
 from deliberate.backends.base import Backend
-from deliberate.backends.metered import MeteredBackend
+from deliberate.backends.metered import Compute, Meter
 from deliberate.errors import BadInput, DeliberateError, ProblemTooLong
 from deliberate.eval.manifest import build_manifest, diff_manifests, weights_hash
 from deliberate.eval.metrics import summarize
-from deliberate.search.base import Compute, Result, Strategy
+from deliberate.search.base import Result, Strategy
 from deliberate.tasks.base import Problem, Task
+from deliberate.version import __version__
 
 
 class TooManyErrors(DeliberateError):
     """More problems failed than --max-errors allows: the run is broken, not unlucky."""
+
+
+class RunBug(DeliberateError):
+    """The same programming error in every problem: the code is wrong, not a sample."""
+
+
+# Exceptions that mean the code is wrong rather than that a sample went bad.
+PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, ImportError, SyntaxError, AssertionError,
+                      NotImplementedError, RecursionError)
+BUG_RUN = 3  # this many problems in a row failing with the same programming error stop the run
+
+
+def bug_signature(e: BaseException) -> tuple[str, str] | None:
+    """(type, innermost file:line) of a programming error; None for any other exception."""
+    if not isinstance(e, PROGRAMMING_ERRORS):
+        return None
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return type(e).__name__, where
 
 
 def run_settings(task: Task, backend: Backend, strategy: Strategy, seed: int, weights: str | None = None) -> dict:
@@ -110,30 +133,36 @@ def grade_row(task: Task, problem: Problem, result: Result, independent: bool) -
             "compute": result.compute.to_dict(), "info": result.info}
 
 
-def error_row(problem: Problem, error: BaseException) -> dict:
+def error_row(problem: Problem, error: BaseException, compute: Compute | None = None) -> dict:
+    """A problem that failed, with what it spent before it did (a timeout still spent tokens)."""
     reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}".strip()
     return {"id": problem.id, "question": problem.question, "gold": problem.answer, "answer": None,
             "correct": False, "error": reason.rstrip(": "), "independent_samples": False, "samples": [],
-            "compute": Compute().to_dict(), "info": {}}
+            "compute": (compute or Compute()).to_dict(), "info": {}}
 
 
-def solve_and_grade(task: Task, backend: Backend, strategy: Strategy, batch: list[Problem], seed: int) -> list[dict]:
+def solve_and_grade(task: Task, meter: Meter, strategy: Strategy, batch: list[Problem], seed: int,
+                    failures: dict[str, BaseException] | None = None) -> list[dict]:
     """Rows for a batch. If the batch fails, each problem is retried alone, so one bad problem
-    costs only its own row (an `error` row with the reason), never its neighbours'."""
+    costs only its own row (an `error` row with the reason), never its neighbours'. The
+    exception behind each error row goes to `failures` (by problem id)."""
+    failures = {} if failures is None else failures
     try:
-        results = strategy.solve_batch(batch, backend, task, seed=seed)
+        results = strategy.run(batch, meter, task, seed=seed)
     except Exception as e:
         if isinstance(e, DeliberateError) and not isinstance(e, ProblemTooLong):
             raise  # a bad setting fails every problem alike: stop and say so
         if len(batch) > 1:
-            return [row for p in batch for row in solve_and_grade(task, backend, strategy, [p], seed)]
-        return [error_row(batch[0], e)]
+            return [row for p in batch for row in solve_and_grade(task, meter, strategy, [p], seed, failures)]
+        failures[batch[0].id] = e
+        return [error_row(batch[0], e, meter.usage_of(batch[0].id))]
     rows = []
     for p, res in zip(batch, results, strict=True):
         try:
             rows.append(grade_row(task, p, res, strategy.samples))
         except Exception as e:
-            rows.append(error_row(p, e))
+            failures[p.id] = e
+            rows.append(error_row(p, e, res.compute))
     return rows
 
 
@@ -149,8 +178,9 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     or delete the folder, for a fresh run). Different settings never share a folder.
 
     `max_tokens_per_problem` is a hard cap on each problem's generated tokens, whatever the
-    strategy (`MeteredBackend`); under a cap problems run one at a time, so the cap is exact.
-    `problem_timeout_s` turns a problem that runs longer into an error row (also one at a time)."""
+    strategy (`Meter`, which bills every request to its problem, so the cap is exact in a batch).
+    `problem_timeout_s` turns a problem that runs longer into an error row (problems then run
+    one at a time: a batch shares its calls, so it cannot stop one of its problems alone)."""
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be >= 1, got {limit}.")
     if batch_problems < 1:
@@ -159,16 +189,16 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
         raise BadInput(f"max_errors must be >= 0, got {max_errors}.")
     if max_tokens_per_problem is not None and max_tokens_per_problem < 1:
         raise BadInput(f"max_tokens_per_problem must be >= 1, got {max_tokens_per_problem}.")
-    strategy.check(backend, task)  # a backend that cannot serve the strategy fails before anything runs
+    meter = Meter(backend, max_tokens_per_problem, problem_timeout_s)
+    strategy.check(meter, task)  # a backend that cannot serve the strategy fails before anything runs
     weights = weights_hash(backend)
     settings = run_settings(task, backend, strategy, seed, weights)
     if problem_timeout_s is not None and problem_timeout_s <= 0:
         raise BadInput(f"problem_timeout_s must be > 0, got {problem_timeout_s}.")
     if max_tokens_per_problem is not None:  # only then: runs without a cap keep their old keys
         settings["max_tokens_per_problem"] = max_tokens_per_problem
-    if max_tokens_per_problem is not None or problem_timeout_s is not None:
+    if problem_timeout_s is not None:
         batch_problems = 1
-    meter = MeteredBackend(backend, max_tokens_per_problem, problem_timeout_s)
     out = Path(out_dir) if out_dir else default_out_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
@@ -196,20 +226,33 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     if on_progress:
         on_progress(finished, len(problems), {})
     errors = sum("error" in r for r in done.values())
+    held: list[tuple[dict, BaseException]] = []  # rows of a programming error, until it is one or a bug
+
+    def write(row: dict) -> None:
+        nonlocal errors
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()  # each graded row reaches the OS at once: a kill loses no finished problem
+        done[row["id"]] = row
+        errors += "error" in row
+
     with results.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_problems):
             batch = todo[start:start + batch_problems]
-            meter.reset()
-            for row in solve_and_grade(task, meter, strategy, batch, seed):
-                if "error" not in row:
-                    row["compute"]["verifier_tokens"] += meter.verifier_tokens // len(batch)
-                    row["compute"]["verifier_calls"] += round(meter.verifier_calls / len(batch), 3)
-                    if max_tokens_per_problem is not None:
-                        row["capped"] = meter.capped
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()  # each graded row reaches the OS at once: a kill loses no finished problem
-                done[row["id"]] = row
-                errors += "error" in row
+            failures: dict[str, BaseException] = {}
+            for row in solve_and_grade(task, meter, strategy, batch, seed, failures):
+                if max_tokens_per_problem is not None and "error" not in row:
+                    row["capped"] = row["id"] in meter.capped
+                sig = bug_signature(failures[row["id"]]) if row["id"] in failures else None
+                if sig is not None and all(bug_signature(e) == sig for _, e in held):
+                    held.append((row, failures[row["id"]]))
+                    if len(held) >= min(BUG_RUN, len(todo)):
+                        raise _bug(out, held, len(done))
+                    continue
+                for r, _ in held:  # not the same bug in every problem: those were bad samples
+                    write(r)
+                held = [(row, failures[row["id"]])] if sig is not None else []
+                if sig is None:
+                    write(row)
             finished += len(batch)
             if on_progress:
                 on_progress(finished, len(problems), row)
@@ -217,10 +260,24 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
                 raise TooManyErrors(f"{errors} problems failed (more than --max-errors {max_errors}); last: "
                                     f"{next(r['error'] for r in reversed(list(done.values())) if 'error' in r)}. "
                                     f"Rows so far are in {results}.")
+        for r, _ in held:
+            write(r)
     rows = [done[p.id] for p in problems if p.id in done]
     summary = {**settings, **summarize(rows), "out": str(out)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     return summary
+
+
+def _bug(out: Path, held: list[tuple[dict, BaseException]], kept: int) -> RunBug:
+    """Write the tracebacks beside the rows; one line for the user."""
+    log = out / "error.log"
+    with log.open("a", encoding="utf-8") as f:
+        f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')}: the same error in {len(held)} problems in a row\n")
+        for row, e in held:
+            f.write(f"problem {row['id']}:\n" + "".join(traceback.format_exception(e)) + "\n")
+    return RunBug(f"a bug stopped the run: {held[-1][0]['error']} (in every problem tried, {len(held)} in a row; "
+                  f"traceback in {log}). {kept} finished rows are kept; no row was written for these problems, "
+                  f"so the same command reruns them once the code is fixed.")
 
 
 def write_manifest(out: Path, manifest: dict) -> None:

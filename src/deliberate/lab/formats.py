@@ -21,10 +21,12 @@ from __future__ import annotations
 import random
 
 from deliberate.lab.generator import ANSWER_PHRASE, N_FORMS, LabProblem, apply_op, op_lines
+from deliberate.prompting import LAB_TRANSLATE as TRANSLATE
+from deliberate.prompting import lab_question, lab_translation
+from deliberate.search.budget_forcing import THINK_CLOSE, THINK_OPEN, WAIT
+from deliberate.search.reflection import REFLECTION
 
-REFLECTION = "Wait! Maybe I made some mistakes! I need to rethink from scratch."
-THINK_OPEN, THINK_CLOSE, WAIT = "<think>", "</think>", "Wait"
-TRANSLATE = {("en", "zh"): "Translate to Chinese:", ("zh", "en"): "翻译成英文："}
+__all__ = ["REFLECTION", "THINK_CLOSE", "THINK_OPEN", "TRANSLATE", "WAIT", "example", "think_prompt"]
 
 Segments = list[tuple[str, bool]]
 
@@ -63,7 +65,7 @@ def answer_line(lang: str, answer: int) -> str:
 
 
 def plain(p: LabProblem, lang: str, rng: random.Random) -> Segments:
-    return [(p.question[lang] + "\n", False),
+    return [(lab_question(p.question[lang]), False),
             ("\n".join([*solution_lines(p, rng), answer_line(lang, p.answer)]), True)]
 
 
@@ -93,7 +95,7 @@ def reflection(p: LabProblem, lang: str, rng: random.Random) -> Segments:
 
 
 def translation_prompt(text: str, src: str, tgt: str) -> str:
-    return f"{TRANSLATE[(src, tgt)]}\n{text}\n"
+    return lab_translation(text, src, tgt)
 
 
 def translation(p: LabProblem, lang: str, rng: random.Random) -> Segments:

@@ -24,8 +24,7 @@ def get_reward(name: str, *, task: Task | None = None, backend=None) -> Reward:
     """A reward by name; given the backend it will run on, it is also checked against the
     backend's capabilities, so a mismatch fails before anything is generated."""
     reward = _make(name, task, backend)
-    if backend is not None:
-        check_reward(reward, backend)
+    reward.check(backend, task)
     return reward
 
 

@@ -3,15 +3,16 @@
 A reward is a plain callable: `reward(problem, paths) -> list[list[float]]`, one score per step
 of each path (an outcome reward gives every step the path's score). Scores of the paths of one
 problem are computed together, because some rewards (consistency) compare them. Each reward
-declares what it needs (`needs_answer_key`, `needs_logprobs`) so a strategy fails before it
-generates when the task or the backend cannot provide it.
+declares what it needs (`Reward`'s class attributes) so a strategy fails before it generates
+when the task or the backend cannot provide it.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar
 
 from deliberate.errors import BadInput
 from deliberate.tasks.base import Problem
@@ -31,12 +32,39 @@ class Path:
         return "".join(self.steps)
 
 
-class Reward(Protocol):
-    name: str
-    needs_answer_key: bool
-    needs_logprobs: bool
+class Reward(ABC):
+    """The typed contract of a verifier: what it needs is declared, and checked before any
+    generation against the backend and the task (`check`), as a strategy's needs are.
 
+    - `needs_logprobs`: top-k logprobs of every generated token (k; 0 for none)
+    - `needs_scoring`: the backend scores a given continuation (`Backend.score`)
+    - `needs_answer_key`: the task has gold answers (oracle rewards; analysis only)
+    - `compares_paths`: a path's score depends on the other paths of its problem
+    A reward is built once per run (a trained verifier is a model that loads once)."""
+
+    name: ClassVar[str]
+    needs_logprobs: ClassVar[int] = 0
+    needs_scoring: ClassVar[bool] = False
+    needs_answer_key: ClassVar[bool] = False
+    compares_paths: ClassVar[bool] = False
+
+    @abstractmethod
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]: ...
+
+    def check(self, backend=None, task=None) -> None:
+        """One line naming the reward and what is missing, before anything is generated."""
+        from deliberate.errors import BackendError
+
+        if backend is not None:
+            have = backend.capabilities
+            if self.needs_logprobs and have.max_logprobs < self.needs_logprobs:
+                raise BackendError(f"the {self.name} reward needs top-{self.needs_logprobs} logprobs, but backend "
+                                   f"{backend.spec!r} returns at most {have.max_logprobs}.")
+            if self.needs_scoring and not have.scoring:
+                raise BackendError(f"the {self.name} reward needs continuation scoring, but backend "
+                                   f"{backend.spec!r} cannot score a given text.")
+        if task is not None and self.needs_answer_key and not task.has_answer_key:
+            raise BadInput(f"the {self.name} reward needs an answer key; task {task.name!r} has none.")
 
 
 AGGREGATES = ("last", "min", "mean", "prod")
@@ -64,13 +92,6 @@ def path_value(step_scores: Sequence[float], how: str = "last") -> float:
     return out
 
 
-def check_reward(reward: Reward, backend, needed_k: int = 5) -> None:
-    """Fail before any generation when the backend cannot feed this reward."""
-    from deliberate.errors import BackendError
-
-    if reward.needs_logprobs and backend.capabilities.max_logprobs < needed_k:
-        raise BackendError(f"the {reward.name} reward needs top-{needed_k} logprobs, but backend "
-                           f"{backend.spec!r} returns at most {backend.capabilities.max_logprobs}.")
-    if getattr(reward, "needs_scoring", False) and not backend.capabilities.scoring:
-        raise BackendError(f"the {reward.name} reward needs continuation scoring, but backend "
-                           f"{backend.spec!r} cannot score a given text.")
+def check_reward(reward: Reward, backend, task=None) -> None:
+    """Fail before any generation when the backend (or the task) cannot feed this reward."""
+    reward.check(backend, task)

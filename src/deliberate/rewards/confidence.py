@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deliberate.errors import BadInput
-from deliberate.rewards.base import Path
+from deliberate.rewards.base import Path, Reward
 from deliberate.tasks.base import Problem
 
 
-class Confidence:
+class Confidence(Reward):
     name = "confidence"
-    needs_answer_key = False
-    needs_logprobs = True
+    needs_logprobs = 5  # Marco-o1 normalizes over the top 5
 
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:
         out = []

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deliberate.rewards.base import Path
-from deliberate.search.base import vote_key
+from deliberate.grading.vote import vote_key
+from deliberate.rewards.base import Path, Reward
 from deliberate.tasks.base import Problem, Task
 
 
-class Oracle:
+class Oracle(Reward):
     name = "oracle"
     needs_answer_key = True
-    needs_logprobs = False
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -27,10 +26,8 @@ class Oracle:
         return [[float(self.task.check(problem, p.answer))] * max(1, len(p.steps)) for p in paths]
 
 
-class Consistency:
+class Consistency(Reward):
     name = "consistency"
-    needs_answer_key = False
-    needs_logprobs = False
     compares_paths = True  # a path's score depends on the others: mcts passes its earlier rollouts too
 
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:

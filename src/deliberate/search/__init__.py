@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from deliberate.errors import BadInput, UnknownName
-from deliberate.search.base import Compute, Result, Strategy, Trace, majority
+from deliberate.grading.vote import majority
+from deliberate.search.base import Compute, Result, Strategy, Trace
 from deliberate.search.beam import Beam
 from deliberate.search.best_of_n import BestOfN
 from deliberate.search.budget_forcing import BudgetForcing

@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.rewards import AGGREGATES, Path, get_reward, path_value
-from deliberate.search.base import Compute, Result, Strategy, Trace, problem_seed
+from deliberate.prompting import build_prompt
+from deliberate.rewards import AGGREGATES, Path, path_value
+from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.search.best_of_n import pick
 from deliberate.search.tree import Action, Node, Tree, expand
 from deliberate.tasks.base import Problem, Task
-from deliberate.tasks.prompts import build_prompt
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,17 @@ class Beam(Strategy):
     name = "beam"
     Config = BeamConfig
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        reward = get_reward(c.reward, task=task, backend=backend)
+        reward = self.reward(backend, task)
         action = Action.parse(c.action, task.step_delimiter)
         cap = c.max_tokens or task.max_tokens
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
-        trees = [Tree(pr.text, p.question, str(action)) for p, pr in zip(problems, prompts, strict=True)]
+        trees = [Tree(pr.text, p.question, str(action), prompt_ids=backend.encode(pr.text))
+                 for p, pr in zip(problems, prompts, strict=True)]
         live = [[_Beam(t.root, 0)] for t in trees]
         done: list[list[_Beam]] = [[] for _ in problems]
-        compute = [Compute() for _ in problems]
         per_group = c.width // c.subtrees
         for rnd in range(cap):  # a round generates at least one token per path: never more rounds than tokens
             requests, owners = [], []
@@ -89,15 +89,14 @@ class Beam(Strategy):
                 base = problem_seed(seed, problems[i]) * 1009 + rnd * 31  # independent of the batch
                 for j, b in enumerate(beams):
                     k = c.width * c.expand if b.node is trees[i].root else c.expand
-                    requests.append((trees[i], b.node, k, base + j, cap - trees[i].tokens(b.node)))
+                    requests.append((trees[i], b.node, k, base + j, cap - trees[i].tokens(b.node), problems[i].id))
                     owners.append((i, b.group))
             if not requests:
                 break
-            kids, costs = expand(backend, requests, action, temperature=c.temperature,
-                                 answer_stops=prompts[0].stop, extract=task.extract, dedupe=True)
+            kids = expand(backend, requests, action, temperature=c.temperature,
+                          answer_stops=prompts[0].stop, extract=task.extract, dedupe=True)
             cands: list[list[_Beam]] = [[] for _ in problems]
-            for (i, group), new, cost in zip(owners, kids, costs, strict=True):
-                compute[i] += cost
+            for (i, group), new in zip(owners, kids, strict=True):
                 for j, ch in enumerate(new):
                     if not ch.terminal and trees[i].tokens(ch) >= cap:
                         ch.terminal, ch.answer = True, task.extract(trees[i].text(ch))[0]
@@ -112,7 +111,7 @@ class Beam(Strategy):
                 for g in range(c.subtrees):
                     mine = sorted((b for b in cs if b.group == g and not b.node.terminal), key=lambda b: -b.score)
                     live[i] += mine[:per_group]
-        return [self._result(trees[i], done[i] or live[i], compute[i], reward.name, task) for i in range(len(problems))]
+        return [self._result(trees[i], done[i] or live[i], reward.name, task) for i in range(len(problems))]
 
     @staticmethod
     def _score(reward, problem: Problem, tree: Tree, beams: list[_Beam], aggregate: str) -> None:
@@ -124,12 +123,12 @@ class Beam(Strategy):
             b.score = path_value(scores, aggregate)
             b.node.reward = scores[-1] if scores else None
 
-    def _result(self, tree: Tree, beams: list[_Beam], compute: Compute, reward: str, task: Task) -> Result:
+    def _result(self, tree: Tree, beams: list[_Beam], reward: str, task: Task) -> Result:
         traces = []
         for b in beams:
             text = tree.text(b.node)
             answer, rule = task.extract(text)
             traces.append(Trace(text, answer, rule, tree.tokens(b.node), "stop" if b.node.terminal else "length",
                                 b.score))
-        return Result(pick(traces, self.config.vote), traces, compute,
-                      {"reward": reward, "nodes": len(tree.nodes), "tree": tree.to_json()})
+        return Result(pick(traces, self.config.vote), traces,
+                      info={"reward": reward, "nodes": len(tree.nodes), "tree": tree.to_json()})

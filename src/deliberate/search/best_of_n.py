@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend, Generation
+from deliberate.backends.base import Generation
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.rewards import AGGREGATES, Path, get_reward, path_value
-from deliberate.search.base import Result, Strategy, Trace, sample, traces_of, vote_key
+from deliberate.grading.vote import vote_key
+from deliberate.rewards import AGGREGATES, Path, path_value
+from deliberate.search.base import Result, Strategy, Trace, sample, traces_of
 from deliberate.search.tree import token_confidence
 from deliberate.tasks.base import Problem, Task
 
@@ -67,16 +69,16 @@ class BestOfN(Strategy):
     Config = BestOfNConfig
     samples = True
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        reward = get_reward(c.reward, task=task, backend=backend)
-        runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
-                      max_tokens=c.max_tokens, seed=seed, shots=c.shots, logprobs=5 if reward.needs_logprobs else None)
+        reward = self.reward(backend, task)
+        gens = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
+                      max_tokens=c.max_tokens, seed=seed, shots=c.shots, logprobs=reward.needs_logprobs or None)
         out = []
-        for problem, (gen, compute) in zip(problems, runs, strict=True):
+        for problem, gen in zip(problems, gens, strict=True):
             traces = traces_of(gen, task)
             for t, steps in zip(traces, reward(problem, paths_of(gen, traces)), strict=True):
                 t.score = path_value(steps, c.aggregate)
-            out.append(Result(pick(traces, c.vote), traces, compute, {"reward": reward.name}))
+            out.append(Result(pick(traces, c.vote), traces, info={"reward": reward.name}))
         return out

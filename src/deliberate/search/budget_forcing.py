@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.lab.formats import THINK_CLOSE, THINK_OPEN, WAIT
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
+from deliberate.prompting import build_prompt
+from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.tasks.base import Problem, Task
-from deliberate.tasks.prompts import build_prompt
+
+# s1's words: the think tags and the word appended to make a model think on
+THINK_OPEN, THINK_CLOSE, WAIT = "<think>", "</think>", "Wait"
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,13 @@ class BudgetForcing(Strategy):
     Config = BudgetForcingConfig
     needs = {"think_format": f"a model that thinks in {THINK_OPEN}…{THINK_CLOSE}"}
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
         heads = [build_prompt(task, p, backend, c.shots).text + f"{THINK_OPEN}\n" for p in problems]
         thought = ["" for _ in problems]
         used = [0 for _ in problems]
         waits = [0 for _ in problems]
-        compute = [Compute() for _ in problems]
         live = list(range(len(problems)))
         rnd = 0
         reserve = c.answer_tokens + 16  # the context keeps room for </think> and the answer
@@ -63,10 +64,10 @@ class BudgetForcing(Strategy):
             live = [i for i in live if room[i] >= 1]
             if not live:
                 break
-            gens = generate_timed(backend, [heads[i] + thought[i] for i in live],
-                                  [SamplingParams(temperature=c.temperature, max_tokens=room[i],
-                                                  stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
-                                   for i in live], [compute[i] for i in live])
+            gens = backend.generate([heads[i] + thought[i] for i in live],
+                                    [SamplingParams(temperature=c.temperature, max_tokens=room[i],
+                                                    stop=(THINK_CLOSE,), seed=problem_seed(seed, problems[i]) + rnd)
+                                     for i in live], owners=[problems[i].id for i in live])
             still = []
             for i, g in zip(live, gens, strict=True):
                 comp = g.completions[0]
@@ -78,13 +79,14 @@ class BudgetForcing(Strategy):
                     still.append(i)
             live, rnd = still, rnd + 1
         ends = [thought[i].rstrip("\n") + f"\n{THINK_CLOSE}\n" for i in range(len(problems))]
-        gens = generate_timed(backend, [h + e for h, e in zip(heads, ends, strict=True)],
-                              SamplingParams(temperature=0.0, max_tokens=c.answer_tokens), compute)
+        gens = backend.generate([h + e for h, e in zip(heads, ends, strict=True)],
+                                SamplingParams(temperature=0.0, max_tokens=c.answer_tokens),
+                                owners=[p.id for p in problems])
         out = []
         for i, g in enumerate(gens):
             comp = g.completions[0]
             text = f"{THINK_OPEN}\n{ends[i]}{comp.text}"
             answer, rule = task.extract(text)
             trace = Trace(text, answer, rule, used[i] + comp.n_tokens, comp.finish_reason)
-            out.append(Result(answer, [trace], compute[i], {"think_tokens": used[i], "waits": waits[i]}))
+            out.append(Result(answer, [trace], info={"think_tokens": used[i], "waits": waits[i]}))
         return out

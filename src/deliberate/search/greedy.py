@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.search.base import Result, Strategy, sample, traces_of
 from deliberate.tasks.base import Problem, Task
@@ -27,9 +27,9 @@ class Greedy(Strategy):
     name = "greedy"
     Config = GreedyConfig
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        runs = sample(problems, backend, task, n=1, temperature=0.0, top_p=1.0, max_tokens=c.max_tokens,
+        gens = sample(problems, backend, task, n=1, temperature=0.0, top_p=1.0, max_tokens=c.max_tokens,
                       seed=seed, shots=c.shots)
-        return [Result((traces := traces_of(gen, task))[0].answer, traces, compute) for gen, compute in runs]
+        return [Result((traces := traces_of(gen, task))[0].answer, traces) for gen in gens]

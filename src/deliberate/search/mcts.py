@@ -35,15 +35,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
-from deliberate.rewards import Path, Reward, get_reward, path_value
-from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
-from deliberate.search.tree import Action, Node, Tree, expand, token_confidence
+from deliberate.prompting import build_prompt
+from deliberate.rewards import Path, Reward, path_value
+from deliberate.search.base import Result, Strategy, Trace, problem_seed
+from deliberate.search.reflection import REFLECTION
+from deliberate.search.tree import Action, Node, Tree, expand, kept_ids, token_confidence
 from deliberate.tasks.base import Problem, Task
-from deliberate.tasks.prompts import build_prompt
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Rollout:
 
 @dataclass
 class _Search:
-    """One problem's search: its tree, rollouts and compute."""
+    """One problem's search: its tree and rollouts."""
 
     problem: Problem
     tree: Tree
@@ -99,8 +99,11 @@ class _Search:
     answer_stops: tuple[str, ...]
     rollouts: list[Rollout] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)  # every scored path, for rewards that compare paths
-    compute: Compute = field(default_factory=Compute)
     info: dict = field(default_factory=dict)
+
+    @property
+    def owner(self) -> str:
+        return self.problem.id
 
 
 def uct(parent: Node, child: Node, c: float) -> float:
@@ -131,39 +134,39 @@ class MCTS(Strategy):
                                                  puct(node, ch, self.config.exploration, ch.prior / total)))
         return node
 
-    def _expand(self, backend: Backend, task: Task, searches: list[_Search], leaves: list[Node], it: int,
+    def _expand(self, backend: Meter, task: Task, searches: list[_Search], leaves: list[Node], it: int,
                 action: Action, max_tokens: int) -> list[Node]:
         """Expand the non-terminal leaves (one call); return the node each search simulates from."""
         todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal]
         requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it,
-                     max_tokens - searches[i].tree.tokens(leaves[i])) for i in todo]
-        kids, costs = expand(backend, requests, action, temperature=self.config.temperature,
-                             answer_stops=searches[0].answer_stops if searches else (), extract=task.extract)
+                     max_tokens - searches[i].tree.tokens(leaves[i]), searches[i].owner) for i in todo]
+        kids = expand(backend, requests, action, temperature=self.config.temperature,
+                      answer_stops=searches[0].answer_stops if searches else (), extract=task.extract)
         starts = list(leaves)
-        for i, new, cost in zip(todo, kids, costs, strict=True):
+        for i, new in zip(todo, kids, strict=True):
             s = searches[i]
-            s.compute += cost
             for ch in new:
                 if not ch.terminal and s.tree.tokens(ch) >= max_tokens:  # out of budget: finished, as is
                     ch.terminal, ch.answer = True, task.extract(s.tree.text(ch))[0]
             starts[i] = new[0]
         return starts
 
-    def _simulate(self, backend: Backend, task: Task, reward: Reward, searches: list[_Search], starts: list[Node],
+    def _simulate(self, backend: Meter, task: Task, reward: Reward, searches: list[_Search], starts: list[Node],
                   it: int, max_tokens: int) -> list[float]:
         """Roll every non-terminal start out to an answer (one call), then score each whole path."""
         todo = [i for i, n in enumerate(starts) if not n.terminal]
-        want_lp = 5 if reward.needs_logprobs else None
         params = [SamplingParams(n=1, temperature=self.config.rollout_temperature, stop=searches[i].answer_stops,
                                  max_tokens=max(1, max_tokens - searches[i].tree.tokens(starts[i])),
-                                 seed=searches[i].seed * 104_729 + it, logprobs=want_lp) for i in todo]
-        heads = [searches[i].tree.prompt + searches[i].tree.text(starts[i]) for i in todo]
-        costs = [searches[i].compute for i in todo]
-        gen_of = dict(zip(todo, generate_timed(backend, heads, params, costs) if todo else [], strict=True))
+                                 seed=searches[i].seed * 104_729 + it, logprobs=reward.needs_logprobs or None)
+                  for i in todo]
+        heads = [searches[i].tree.ids(starts[i]) for i in todo]
+        owners = [searches[i].owner for i in todo]
+        gen_of = dict(zip(todo, backend.generate(heads, params, owners=owners) if todo else [], strict=True))
         again = {}
         if self.config.reflect and todo:  # one more batched call: every rollout reflects once
-            heads = [h + gen_of[i].completions[0].text + f"\n{REFLECTION}\n" for h, i in zip(heads, todo, strict=True)]
-            again = dict(zip(todo, generate_timed(backend, heads, params, costs), strict=True))
+            phrase = backend.encode_continuation(f"\n{REFLECTION}\n")
+            heads = [h + kept_ids(backend, gen_of[i].completions[0]) + phrase for h, i in zip(heads, todo, strict=True)]
+            again = dict(zip(todo, backend.generate(heads, params, owners=owners), strict=True))
         values = []
         for i, (s, node) in enumerate(zip(searches, starts, strict=True)):
             nodes = s.tree.path(node)
@@ -215,14 +218,14 @@ class MCTS(Strategy):
         below = _subtree(s.tree, node)
         return max([r for r in s.rollouts if r.node in below] or s.rollouts, key=lambda r: r.value)
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         return [self._result(s, self.config.reward) for s in self._search(problems, backend, task, seed)]
 
-    def _search(self, problems: Sequence[Problem], backend: Backend, task: Task, seed: int) -> list[_Search]:
+    def _search(self, problems: Sequence[Problem], backend: Meter, task: Task, seed: int) -> list[_Search]:
         """Run every problem's search in lock-step: each phase is one batched call for all of them."""
         c = self.config
-        reward = get_reward(c.reward, task=task, backend=backend)
+        reward = self.reward(backend, task)
         action = Action.parse(c.action, task.step_delimiter)
         max_tokens = c.max_tokens or task.max_tokens
         if action.kind == "mini-step" and action.tokens > max_tokens:
@@ -230,8 +233,8 @@ class MCTS(Strategy):
         searches = []
         for p in problems:
             prompt = build_prompt(task, p, backend, c.shots)
-            searches.append(_Search(p, Tree(prompt.text, p.question, str(action)), problem_seed(seed, p),
-                                    tuple(prompt.stop)))
+            tree = Tree(prompt.text, p.question, str(action), prompt_ids=backend.encode(prompt.text))
+            searches.append(_Search(p, tree, problem_seed(seed, p), tuple(prompt.stop)))
         for it in range(c.iterations):
             leaves = [self._select(s.tree) for s in searches]
             starts = self._expand(backend, task, searches, leaves, it, action, max_tokens)
@@ -245,7 +248,7 @@ class MCTS(Strategy):
         traces = [Trace(r.text, r.answer, r.rule, r.tokens, r.finish, r.value) for r in s.rollouts]
         info = {"reward": reward, "iterations": self.config.iterations, "nodes": len(s.tree.nodes),
                 "tree": s.tree.to_json()}
-        return Result(best.answer if best else None, traces, s.compute, info)
+        return Result(best.answer if best else None, traces, info=info)
 
 
 def _subtree(tree: Tree, node: Node) -> set[int]:

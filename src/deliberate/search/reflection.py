@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.lab.formats import REFLECTION
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed
+from deliberate.prompting import build_prompt
+from deliberate.search.base import Result, Strategy, Trace, problem_seed
+from deliberate.search.tree import kept_ids
 from deliberate.tasks.base import Problem, Task
-from deliberate.tasks.prompts import build_prompt
+
+# Marco-o1's reflection phrase (the method's own words; the lab model is trained on them)
+REFLECTION = "Wait! Maybe I made some mistakes! I need to rethink from scratch."
 
 
 @dataclass(frozen=True)
@@ -43,30 +46,31 @@ class Reflection(Strategy):
     name = "reflection"
     Config = ReflectionConfig
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
-        contexts = [pr.text for pr in prompts]
+        # each attempt continues the ids read and generated so far: the prefix cache serves them
+        contexts = [backend.encode(pr.text) for pr in prompts]
+        phrase = backend.encode_continuation(f"\n{c.phrase}\n")
         traces: list[list[Trace]] = [[] for _ in problems]
-        compute = [Compute() for _ in problems]
+        last: dict[int, list[int]] = {}
         live = list(range(len(problems)))
         for rnd in range(c.rounds + 1):
             if rnd:  # reflect where the next attempt still fits the model's context (room for twice the last)
                 for i in live:
-                    contexts[i] += traces[i][-1].text + f"\n{c.phrase}\n"
+                    contexts[i] = contexts[i] + last[i] + phrase
                 room = backend.capabilities.context_length
-                sizes = backend.count_tokens([contexts[i] for i in live])
-                live = [i for i, n in zip(live, sizes, strict=True) if n + 2 * traces[i][-1].tokens + 16 <= room]
+                live = [i for i in live if len(contexts[i]) + 2 * traces[i][-1].tokens + 16 <= room]
                 if not live:
                     break
             params = [SamplingParams(temperature=c.temperature, max_tokens=c.max_tokens or task.max_tokens,
                                      stop=prompts[i].stop, seed=problem_seed(seed, problems[i]) + rnd) for i in live]
-            gens = generate_timed(backend, [contexts[i] for i in live], params, [compute[i] for i in live])
+            gens = backend.generate([contexts[i] for i in live], params, owners=[problems[i].id for i in live])
             for i, g in zip(live, gens, strict=True):
                 comp = g.completions[0]
+                last[i] = kept_ids(backend, comp)
                 answer, rule = task.extract(comp.text)
                 traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
-        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
-                                               "rounds": len(ts) - 1})
-                for ts, cp in zip(traces, compute, strict=True)]
+        return [Result(ts[-1].answer, ts, info={"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
+                                                "rounds": len(ts) - 1}) for ts in traces]

@@ -13,8 +13,9 @@ discriminator (the same model unless another backend is given); a path whose com
 the same answer is consistent. The answer is the consistent path with the highest value (the
 highest-valued path when none is consistent).
 
-On the lab task only A1 and A2 are meaningful: the lab model was never taught sub-questions or
-rephrasing, so A3-A5 children are text it has not seen (use `actions="step,rest"` there).
+By default the actions are those the model's prompt format says it can carry out
+(`deliberate.prompting.FORMATS`): the lab model was never taught sub-questions or rephrasing,
+so on it the default is A1 and A2; other models get all five. `actions=` overrides.
 Deviation from the paper: A4 re-answers by free generation instead of few-shot CoT prompting,
 and the discriminator is the same model by default rather than a second SLM.
 """
@@ -27,33 +28,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
+from deliberate.grading.vote import vote_key
 from deliberate.params import SamplingParams
-from deliberate.search.base import Result, generate_timed, vote_key
+from deliberate.prompting import RSTAR_ACTIONS, format_of
+from deliberate.search.base import Result
 from deliberate.search.mcts import MCTS, MCTSConfig, Rollout, _Search
 from deliberate.search.tree import Action, Node, expand
 from deliberate.tasks.base import Problem, Task
 
-PREFIXES = {"step": "", "rest": "", "subquestion": "Sub-question:", "reanswer": "Answer again:",
-            "rephrase": "Rephrased:"}
+# what each action writes before the model's text (step, rest, subquestion, reanswer, rephrase)
+PREFIXES = dict(zip(RSTAR_ACTIONS, ("", "", "Sub-question:", "Answer again:", "Rephrased:"), strict=True))
 
 
 @dataclass(frozen=True)
 class RStarConfig(MCTSConfig):
-    actions: str = "step,rest,subquestion,reanswer,rephrase"
+    actions: str | None = None  # comma-separated; None: the ones the model's format knows
     children: int = 2
     reward: str = "consistency"
     discriminate: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        unknown = [a for a in self.action_list if a not in PREFIXES]
-        if unknown or not self.action_list:
-            raise BadInput(f"rstar actions must be among {', '.join(PREFIXES)}, got {self.actions!r}.")
+        if self.actions is not None:
+            unknown = [a for a in self.action_list if a not in PREFIXES]
+            if unknown or not self.action_list:
+                raise BadInput(f"rstar actions must be among {', '.join(PREFIXES)}, got {self.actions!r}.")
 
     @property
     def action_list(self) -> list[str]:
-        return [a.strip() for a in self.actions.split(",") if a.strip()]
+        return [a.strip() for a in (self.actions or "").split(",") if a.strip()]
 
 
 def allowed(kind: str, node: Node) -> bool:
@@ -72,20 +77,23 @@ class RStar(MCTS):
         super().__init__(config, **options)
         self.discriminator = discriminator  # the model that checks mutual consistency (default: the same)
 
-    def _expand(self, backend: Backend, task: Task, searches: list[_Search], leaves: list[Node], it: int,
+    def actions_for(self, backend: Backend) -> list[str]:
+        """The configured actions, else those the model's prompt format declares it knows."""
+        return self.config.action_list or list(format_of(backend).rstar_actions)
+
+    def _expand(self, backend: Meter, task: Task, searches: list[_Search], leaves: list[Node], it: int,
                 action: Action, max_tokens: int) -> list[Node]:
         starts = list(leaves)
         firsts: dict[int, Node] = {}
-        for a, kind in enumerate(self.config.action_list):
+        for a, kind in enumerate(self.actions_for(backend)):
             todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal and allowed(kind, leaf)]
             requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it * 31 + a,
-                         max_tokens - searches[i].tree.tokens(leaves[i])) for i in todo]
+                         max_tokens - searches[i].tree.tokens(leaves[i]), searches[i].owner) for i in todo]
             act = Action("rest") if kind == "rest" else action
-            kids, costs = expand(backend, requests, act, temperature=self.config.temperature, prefix=PREFIXES[kind],
-                                 kind=kind, answer_stops=searches[0].answer_stops if searches else (),
-                                 extract=task.extract)
-            for i, new, cost in zip(todo, kids, costs, strict=True):
-                searches[i].compute += cost
+            kids = expand(backend, requests, act, temperature=self.config.temperature, prefix=PREFIXES[kind],
+                          kind=kind, answer_stops=searches[0].answer_stops if searches else (),
+                          extract=task.extract)
+            for i, new in zip(todo, kids, strict=True):
                 for ch in new:
                     if not ch.terminal and searches[i].tree.tokens(ch) >= max_tokens:
                         ch.terminal, ch.answer = True, task.extract(searches[i].tree.text(ch))[0]
@@ -109,15 +117,18 @@ class RStar(MCTS):
         ok = [r for r in done if r.node in s.info.get("consistent", ())] if self.config.discriminate else done
         return max(ok or done, key=lambda r: r.value)
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         searches = self._search(problems, backend, task, seed)
         if self.config.discriminate:  # one more batched call: the discriminator completes cut paths
-            self._discriminate(searches, self.discriminator or backend, task)
-        return [self._result(s, "consistency") for s in searches]
+            judge = backend if self.discriminator is None else Meter(self.discriminator)
+            self._discriminate(searches, judge, task, backend)
+        return [self._result(s, "consistency", backend) for s in searches]
 
-    def _discriminate(self, searches: list[_Search], judge: Backend, task: Task) -> None:
-        """Mutual consistency: complete a cut-off prefix of each distinct finished path greedily."""
+    def _discriminate(self, searches: list[_Search], judge: Meter, task: Task, meter: Meter) -> None:
+        """Mutual consistency: complete a cut-off prefix of each distinct finished path greedily.
+        The discriminator may be another model, so it reads the cut path as text; what a second
+        model spends is billed to the problem like the generator's own calls."""
         asks: list[str] = []
         owners: list[tuple[_Search, Rollout, str]] = []  # the search, the path, the prefix shown
         for s in searches:
@@ -134,16 +145,22 @@ class RStar(MCTS):
                 owners.append((s, r, shown))
         if not asks:
             return
-        gens = generate_timed(judge, asks, SamplingParams(temperature=0.0, max_tokens=task.max_tokens),
-                              [s.compute for s, _, _ in owners])
+        gens = judge.generate(asks, SamplingParams(temperature=0.0, max_tokens=task.max_tokens),
+                              owners=[s.owner for s, _, _ in owners])
+        if judge is not meter:
+            for owner in {s.owner for s, _, _ in owners}:
+                spent = meter.usage_of(owner)
+                spent += judge.usage_of(owner)
         for (s, r, shown), g in zip(owners, gens, strict=True):
             agrees = task.extract(shown + g.completions[0].text)[0]
             if agrees is not None and vote_key(agrees) == vote_key(r.answer):
                 s.info.setdefault("consistent", set()).add(r.node)
 
-    def _result(self, s: _Search, reward: str) -> Result:
+    def _result(self, s: _Search, reward: str, backend: Backend | None = None) -> Result:
         res = super()._result(s, reward)
         res.info["consistent_paths"] = len(s.info.get("consistent", ()))
+        if backend is not None:
+            res.info["action_set"] = self.actions_for(backend)
         res.info["actions"] = dict(Counter(n.kind for n in s.tree.nodes[1:]))
         return res
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
-from deliberate.search.base import Result, Strategy, majority, sample, traces_of
+from deliberate.grading.vote import majority
+from deliberate.search.base import Result, Strategy, sample, traces_of
 from deliberate.tasks.base import Problem, Task
 
 
@@ -35,13 +36,13 @@ class SelfConsistency(Strategy):
     Config = SelfConsistencyConfig
     samples = True
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        runs = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
+        gens = sample(problems, backend, task, n=c.n, temperature=c.temperature, top_p=c.top_p,
                       max_tokens=c.max_tokens, seed=seed, shots=c.shots)
         out = []
-        for gen, compute in runs:
+        for gen in gens:
             traces = traces_of(gen, task)
-            out.append(Result(majority([t.answer for t in traces]), traces, compute))
+            out.append(Result(majority([t.answer for t in traces]), traces))
         return out

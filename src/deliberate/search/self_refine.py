@@ -17,12 +17,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deliberate.backends.base import Backend
+from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
+from deliberate.grading.vote import vote_key
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute, Result, Strategy, Trace, generate_timed, problem_seed, vote_key
+from deliberate.prompting import build_prompt
+from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.tasks.base import Problem, Task
-from deliberate.tasks.prompts import build_prompt
 
 ASK_FEEDBACK = ("Review the solution above step by step. If every step is correct, say \"The solution is "
                 "correct.\" Otherwise name the first wrong step and say what is wrong.\nFeedback:")
@@ -58,11 +59,10 @@ class SelfRefine(Strategy):
     name = "self-refine"
     Config = SelfRefineConfig
 
-    def solve_batch(self, problems: Sequence[Problem], backend: Backend, task: Task, *,
+    def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
-        compute = [Compute() for _ in problems]
         traces: list[list[Trace]] = [[] for _ in problems]
         feedback: list[list[str]] = [[] for _ in problems]
         seeds = [problem_seed(seed, p) for p in problems]
@@ -70,7 +70,7 @@ class SelfRefine(Strategy):
         def call(idx: list[int], texts: list[str], max_tokens: int, stop_extra: tuple[str, ...] = ()) -> list:
             params = [SamplingParams(temperature=c.temperature, max_tokens=max_tokens, seed=seeds[i] + len(traces[i]),
                                      stop=(*prompts[i].stop, *stop_extra)) for i in idx]
-            return [g.completions[0] for g in generate_timed(backend, texts, params, [compute[i] for i in idx])]
+            return [g.completions[0] for g in backend.generate(texts, params, owners=[problems[i].id for i in idx])]
 
         def add(i: int, comp) -> None:
             answer, rule = task.extract(comp.text)
@@ -105,6 +105,6 @@ class SelfRefine(Strategy):
                 if not same:
                     still.append(i)
             live = still
-        return [Result(ts[-1].answer, ts, cp, {"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
-                                               "feedback": fb})
-                for ts, cp, fb in zip(traces, compute, feedback, strict=True)]
+        return [Result(ts[-1].answer, ts, info={"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
+                                                "feedback": fb})
+                for ts, fb in zip(traces, feedback, strict=True)]

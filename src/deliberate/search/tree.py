@@ -2,7 +2,9 @@
 
 A node is a reasoning state: the prompt plus the actions on the path to it. An action is one
 model output: a whole **step** (text up to the task's step delimiter) or a **mini-step** of a
-fixed number of tokens (Marco-o1 uses 32 and 64). Nodes keep visit counts, the sum of the
+fixed number of tokens (Marco-o1 uses 32 and 64). A node holds its step as text and as the
+token ids the model generated: a path is extended by appending ids, never by re-tokenizing
+its text, so the backend's prefix cache finds every shared prefix. Nodes keep visit counts, the sum of the
 values backed up through them, the reward of their own step, the model's probability of the
 step (a prior for PUCT), the token confidences the expansion computed (so the confidence reward
 never recomputes them) and what the expansion cost.
@@ -13,21 +15,20 @@ JSON schema of `Tree.to_json()` (version 1), read by the tree viewer:
                 "reward": float | null, "visits": int, "value_sum": float, "tokens": int,
                 "terminal": bool, "answer": str | null, "confidences": [float], "children": [int],
                 "kind": str}]}
-Node 0 is the root (empty text). A path's text is the concatenation of its nodes' texts.
+Node 0 is the root (empty text). A path's text is the concatenation of its nodes' texts. The
+token ids (`Node.ids`, `Tree.prompt_ids`) are not written: they belong to one tokenizer.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from deliberate.backends.base import Backend, Completion, TokenLogprob
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
-from deliberate.search.base import Compute
 
 TOP_K = 5  # Marco-o1's confidence normalizes over the top-5 candidate tokens
 
@@ -84,6 +85,7 @@ class Node:
     confidences: list[float] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
     kind: str = ""  # the action type that wrote it (rstar has several; "" for plain steps)
+    ids: list[int] = field(default_factory=list)  # the step's token ids, as generated
 
     @property
     def value(self) -> float:
@@ -97,6 +99,7 @@ class Tree:
     question: str = ""
     action: str = "step"
     nodes: list[Node] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -126,6 +129,10 @@ class Tree:
     def text(self, node: Node) -> str:
         return "".join(n.text for n in self.path(node))
 
+    def ids(self, node: Node) -> list[int]:
+        """The prompt's ids and the path's, to node: what the model reads to extend it."""
+        return [*self.prompt_ids, *(t for n in self.path(node) for t in n.ids)]
+
     def tokens(self, node: Node) -> int:
         """Tokens generated on the path to node (what the path has used of its budget)."""
         return sum(n.tokens for n in self.path(node))
@@ -135,7 +142,7 @@ class Tree:
 
     def to_json(self) -> dict:
         return {"version": 1, "prompt": self.prompt, "question": self.question, "action": self.action,
-                "nodes": [asdict(n) for n in self.nodes]}
+                "nodes": [{k: v for k, v in asdict(n).items() if k != "ids"} for n in self.nodes]}
 
     @classmethod
     def from_json(cls, data: dict | str) -> Tree:
@@ -157,28 +164,34 @@ def is_terminal(c: Completion, action: Action, answer_stops: Sequence[str]) -> b
     return c.stop is None or c.stop in answer_stops
 
 
-def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int]], action: Action, *,
+def kept_ids(backend: Backend, c: Completion) -> list[int]:
+    """A completion's ids as a sequence continues after it: the ids generated, or, when a stop
+    string ended it (the text leaves the stop out, the ids hold it), the kept text's ids."""
+    return list(c.token_ids) if c.stop is None else backend.encode_continuation(c.text)
+
+
+def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int, str]], action: Action, *,
            temperature: float, answer_stops: Sequence[str] = (), extract=None,
-           dedupe: bool = True, prefix: str = "", kind: str = "") -> tuple[list[list[Node]], list[Compute]]:
+           dedupe: bool = True, prefix: str = "", kind: str = "") -> list[list[Node]]:
     """Expand many nodes (of one or many trees) in one batched backend call.
 
-    `requests` holds (tree, node, k children, seed, token cap); a step stops at the delimiter or
-    the cap, a mini-step at `action.tokens` or the cap. Children with the same text are merged
-    unless `dedupe` is off. A `prefix` is written before each child's generated text (rstar's
-    action templates) and `kind` labels the children. Returns the new children of each request and the compute of each
-    request (the call's wall time split evenly).
+    `requests` holds (tree, node, k children, seed, token cap, owner); a step stops at the
+    delimiter or the cap, a mini-step at `action.tokens` or the cap. Each prompt is the tree's
+    prompt ids plus the path's ids. Children with the same text are merged unless `dedupe` is
+    off. A `prefix` is written before each child's generated text (rstar's action templates)
+    and `kind` labels the children. Returns the new children of each request; the meter bills
+    each request to its owner.
     """
     if not requests:
-        return [], []
+        return []
     stops = (action.delimiter, *answer_stops) if action.kind == "step" else tuple(answer_stops)
-    prompts = [tree.prompt + tree.text(node) + prefix for tree, node, *_ in requests]
+    head = backend.encode_continuation(prefix) if prefix else []
+    prompts = [tree.ids(node) + head for tree, node, *_ in requests]
     params = [SamplingParams(n=k, temperature=temperature, stop=stops, seed=seed, logprobs=TOP_K,
                              max_tokens=max(1, min(cap, action.tokens) if action.kind == "mini-step" else cap))
-              for _, _, k, seed, cap in requests]
-    t0 = time.perf_counter()
-    gens = backend.generate(prompts, params)
-    share = (time.perf_counter() - t0) / len(requests)
-    new, costs = [], []
+              for _, _, k, seed, cap, _ in requests]
+    gens = backend.generate(prompts, params, owners=[r[5] for r in requests])
+    new = []
     for (tree, node, *_), gen in zip(requests, gens, strict=True):
         kids: list[Node] = []
         seen: dict[str, Node] = {}
@@ -192,9 +205,8 @@ def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int]
             # prior: the step's per-token probability (geometric mean), so long steps are not penalized
             child = tree.add(node, text, prior=math.exp(sum(t.logprob for t in lps) / len(lps)) if lps else 1.0,
                              tokens=c.n_tokens, terminal=terminal, answer=answer, kind=kind,
-                             confidences=[token_confidence(t) for t in lps if t.top])
+                             confidences=[token_confidence(t) for t in lps if t.top], ids=head + list(c.token_ids))
             seen[text] = child
             kids.append(child)
         new.append(kids)
-        costs.append(Compute(gen.tokens_generated, gen.prompt_tokens * len(gen.completions), 1, share))
-    return new, costs
+    return new

@@ -17,9 +17,8 @@ from deliberate.tasks.loaders import (
     load_user_jsonl,
     load_user_translations,
 )
-from deliberate.tasks.prompts import Prompt, build_prompt
 
-__all__ = ["Grade", "Problem", "Prompt", "Task", "TASKS", "build_prompt", "data_dir", "load_task"]
+__all__ = ["Grade", "Problem", "Task", "TASKS", "data_dir", "load_task"]
 
 MGSM_LANGS = ("en", "zh", "ja", "de", "fr", "es", "ru", "th", "sw", "bn", "te")
 
@@ -27,18 +26,20 @@ MGSM_LANGS = ("en", "zh", "ja", "de", "fr", "es", "ru", "th", "sw", "bn", "te")
 def _registry() -> dict[str, Task]:
     tasks = {
         "lab-en": Task("lab-en", "lab arithmetic word problems, English (500 held-out)",
-                       partial(load_lab, "en"), "en", max_tokens=160, source="generated"),
+                       partial(load_lab, "en"), "en", max_tokens=160, source="generated", prompt="lab-cot"),
         "lab-zh": Task("lab-zh", "lab arithmetic word problems, Chinese (500 held-out)",
-                       partial(load_lab, "zh"), "zh", max_tokens=160, source="generated"),
+                       partial(load_lab, "zh"), "zh", max_tokens=160, source="generated", prompt="lab-cot"),
         "lab-en-valid": Task("lab-en-valid", "lab validation split, English (500; for model selection)",
-                             partial(load_lab, "en", split="valid"), "en", max_tokens=160, source="generated"),
+                             partial(load_lab, "en", split="valid"), "en", max_tokens=160, source="generated",
+                             prompt="lab-cot"),
         "lab-zh-valid": Task("lab-zh-valid", "lab validation split, Chinese (500; for model selection)",
-                             partial(load_lab, "zh", split="valid"), "zh", max_tokens=160, source="generated"),
+                             partial(load_lab, "zh", split="valid"), "zh", max_tokens=160, source="generated",
+                             prompt="lab-cot"),
         "gsm8k": Task("gsm8k", "GSM8K test (1,319)", load_gsm8k, source="gsm8k/test.jsonl"),
         "gsm8k-train": Task("gsm8k-train", "GSM8K train (7,473)", partial(load_gsm8k, "train"),
                             source="gsm8k/train.jsonl"),
         "math500": Task("math500", "MATH-500 (PRM800K test split)", load_math500, max_tokens=512,
-                        source="math500/test.jsonl"),
+                        source="math500/test.jsonl", prompt="boxed"),
         "game24": Task("game24", "Game of 24, ToT test split (rows 900-999)", load_game24,
                        kind="game24", max_tokens=64, source="game24/24.csv"),
     }

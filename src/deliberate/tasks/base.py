@@ -32,6 +32,7 @@ class Task:
     max_tokens: int = 256
     source: str = ""  # the data file, for error messages and manifests
     step_delimiter: str = "\n"  # where one reasoning step ends (tree search actions)
+    prompt: str = "cot"  # how a problem is asked (deliberate.prompting): cot, lab-cot (lab exemplars), boxed
     _problems: list[Problem] | None = field(default=None, repr=False)
 
     @property

@@ -1,4 +1,11 @@
-"""Prompt formats: the lab format for the lab model, few-shot chain of thought for real models.
+"""Prompting has one owner: this module renders a task's problem in the model's format.
+
+A model declares its format (`Backend.prompt_style`: the lab model's config says "lab"; a
+tokenizer with a chat template is "chat"; anything else "completion"), and `FORMATS` says what
+a model of each format can follow: whether it thinks in `<think>…</think>`, which of rStar's
+actions it knows. Strategies ask here (`build_prompt`, `format_of`) and never branch on a
+task's or a model's name; backends only tokenize. A new format (a chat-only endpoint) is a
+new entry here, not a change to any strategy.
 
 Real models get MGSM's own exemplars in the problem's language (GSM8K uses the English ones:
 they are Wei et al.'s GSM8K chain-of-thought exemplars), lab tasks get lab-generated
@@ -18,11 +25,54 @@ from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.tasks.base import Problem, Task, data_dir
 
+RSTAR_ACTIONS = ("step", "rest", "subquestion", "reanswer", "rephrase")
+
+
+@dataclass(frozen=True)
+class Format:
+    """A prompt format and what a model prompted in it can follow."""
+
+    name: str
+    think_format: bool = False  # trained to think inside <think>…</think> (budget forcing needs it)
+    rstar_actions: tuple[str, ...] = RSTAR_ACTIONS  # rStar's actions the model can carry out
+
+
+FORMATS = {
+    # the lab model was taught steps, whole solutions and the think format, never sub-questions
+    # or rephrasing: rStar's other actions would be text it has never seen
+    "lab": Format("lab", think_format=True, rstar_actions=("step", "rest")),
+    "chat": Format("chat"),
+    "completion": Format("completion"),
+}
+
+
+def format_of(backend: Backend) -> Format:
+    """The format a backend's model declares; a model whose vocabulary has `</think>` thinks."""
+    fmt = FORMATS.get(backend.prompt_style)
+    if fmt is None:
+        raise BadInput(f"model {backend.spec!r} declares prompt format {backend.prompt_style!r}; "
+                       f"known formats: {', '.join(FORMATS)}.")
+    if backend.capabilities.think_format and not fmt.think_format:
+        fmt = Format(fmt.name, True, fmt.rstar_actions)
+    return fmt
+
 
 @dataclass(frozen=True)
 class Prompt:
     text: str
     stop: tuple[str, ...]
+
+
+# The lab model's own prompt shapes; its training data (deliberate.lab.formats) is built from them.
+LAB_TRANSLATE = {("en", "zh"): "Translate to Chinese:", ("zh", "en"): "翻译成英文："}
+
+
+def lab_question(question: str) -> str:
+    return question + "\n"
+
+
+def lab_translation(text: str, src: str, tgt: str) -> str:
+    return f"{LAB_TRANSLATE[(src, tgt)]}\n{text}\n"
 
 
 @cache
@@ -64,15 +114,15 @@ def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8)
     if task.kind == "translate":
         return translation_prompt(problem, backend)
     if backend.prompt_style == "lab":
-        return Prompt(problem.question + "\n", ())
+        return Prompt(lab_question(problem.question), ())
     if task.kind == "game24":
         pairs = [(f"{GAME24_RULE}\nInput: {q}", f"Answer: {a}") for q, a in GAME24_SHOTS[:shots]]
         query, lead, stop = f"{GAME24_RULE}\nInput: {problem.question}", "Answer:", ("\nInput:",)
-    elif task.name == "math500":
+    elif task.prompt == "boxed":
         pairs, query, lead, stop = [], f"{MATH_RULE}\n\nProblem: {problem.question}", "Solution:", ("\nProblem:",)
     else:
         lang = task.lang if task.lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh") else "en"
-        pairs = (lab_exemplars(lang) if task.name.startswith("lab-") else mgsm_exemplars(lang))[:shots]
+        pairs = (lab_exemplars(lang) if task.prompt == "lab-cot" else mgsm_exemplars(lang))[:shots]
         q_label, a_label = _labels(lang)
         sep = "" if lang in ("zh", "ja") else " "
         query, lead, stop = f"{q_label}{sep}{problem.question}", a_label, (f"\n{q_label}", f"{q_label}")
@@ -92,12 +142,9 @@ LANG_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "fr": "French", 
 
 def translation_prompt(problem: Problem, backend: Backend) -> Prompt:
     """The lab model's own translation format, or a plain instruction for real models."""
-    from deliberate.lab.formats import TRANSLATE
-    from deliberate.lab.formats import translation_prompt as lab_translation
-
     src, tgt = problem.meta.get("src", ""), problem.meta.get("tgt", "")
     if backend.prompt_style == "lab":
-        if (src, tgt) not in TRANSLATE:
+        if (src, tgt) not in LAB_TRANSLATE:
             raise BadInput(f"the lab model translates only en<->zh; got src={src!r}, tgt={tgt!r}.")
         return Prompt(lab_translation(problem.question, src, tgt), ())
     ask = (f"Translate the following {LANG_NAMES.get(src, src or 'source')} text into "
