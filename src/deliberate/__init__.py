@@ -16,22 +16,9 @@ from deliberate.errors import BackendError, BadInput, DeliberateError, UnknownNa
 from deliberate.eval.runner import evaluate  # noqa: E402
 from deliberate.params import SamplingParams  # noqa: E402
 from deliberate.search import Result, Strategy, get_strategy  # noqa: E402
+from deliberate.solving import solve  # noqa: E402
 from deliberate.tasks import Problem, Task, load_task  # noqa: E402
 from deliberate.version import __version__  # noqa: E402,F401
 
-__all__ = ["Backend", "BackendError", "BadInput", "DeliberateError", "Problem", "Result", "SamplingParams",
+__all__ = ["Backend", "BackendError", "BadInput", "DeliberateError", "Problem", "Result", "SamplingParams", "Strategy",
            "Task", "UnknownName", "evaluate", "get_strategy", "load_backend", "load_task", "solve"]
-
-
-def solve(question: str, backend: Backend | str = "lab", *, strategy: str | Strategy = "greedy", seed: int = 0,
-          **options) -> Result:
-    """Answer one question; `backend` is a loaded backend or a model spec, `strategy` a name
-    (with its options as keywords) or a ready Strategy."""
-    if not question or not question.strip():
-        raise BadInput("the question is empty.")
-    strat = strategy if isinstance(strategy, Strategy) else get_strategy(strategy, **options)
-    if isinstance(backend, str):
-        backend = load_backend(backend)
-    lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"
-    task = Task("question", "an ad hoc question", lambda: [], lang)
-    return strat(Problem("question", question.strip(), ""), backend, task, seed=seed)

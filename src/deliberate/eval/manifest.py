@@ -149,7 +149,7 @@ def grader_hash(package: Path) -> str:
 
 def build_manifest(task: Task, backend: Backend, strategy: Strategy, *, seed: int, limit: int | None,
                    weights: str, max_tokens_per_problem: int | None = None) -> dict:
-    from deliberate import grading
+    import deliberate.grading as grading
 
     options = strategy.options()
     return {

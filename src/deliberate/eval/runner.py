@@ -167,7 +167,7 @@ def solve_and_grade(task: Task, meter: Meter, strategy: Strategy, batch: list[Pr
 
 
 def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | None = None, seed: int = 0,
-             out_dir: str | Path | None = None, batch_problems: int = 8, max_errors: int | None = None,
+             out_dir: str | Path | None = None, batch_problems: int = 32, max_errors: int | None = None,
              max_tokens_per_problem: int | None = None, problem_timeout_s: float | None = None,
              on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar.

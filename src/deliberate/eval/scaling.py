@@ -112,7 +112,7 @@ def cell_summary(s: dict, label: str, budget: int | None, greedy_tokens: float, 
 
 
 def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies: list[str], limit: int | None,
-                seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 8,
+                seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 32,
                 on_cell: Callable[[dict], None] | None = None, on_progress=None, cap: bool = False) -> dict:
     """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}.
 

@@ -25,7 +25,10 @@ def snapshots(run_dir: str | Path) -> list[Path]:
 def select(run_dir: str | Path, *, tasks: tuple[str, ...] = ("lab-en-valid", "lab-zh-valid"), limit: int = 200,
            n: int = 16, temperature: float = 0.7, threads: int | None = None, min_step: int = 0,
            on_row: Callable[[dict], None] | None = None) -> list[dict]:
-    from deliberate import evaluate, get_strategy, load_backend, load_task
+    from deliberate.backends import load_backend
+    from deliberate.eval.runner import evaluate
+    from deliberate.search import get_strategy
+    from deliberate.tasks import load_task
 
     rows = []
     for snap in snapshots(run_dir):

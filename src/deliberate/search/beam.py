@@ -20,12 +20,12 @@ any reward scores it, the confidence reward by default, since a trained PRM is a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.prompting import build_prompt
-from deliberate.rewards import AGGREGATES, Path, path_value
+from deliberate.rewards import AGGREGATES, REWARDS, Path, path_value
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.search.best_of_n import pick
 from deliberate.search.tree import Action, Node, Tree, expand
@@ -34,16 +34,20 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass(frozen=True)
 class BeamConfig:
-    width: int = 4
-    expand: int = 4  # children per beam per round
-    subtrees: int = 1  # > 1: DVTS with this many independent subtrees
-    action: str = "step"
-    reward: str = "confidence"
-    aggregate: str = "last"
-    vote: str = "best"
-    temperature: float = 1.0
-    max_tokens: int | None = None  # per path
-    shots: int = 8
+    width: int = field(default=4, metadata={"help": "beams kept per round"})
+    expand: int = field(default=4, metadata={"help": "children per beam per round"})
+    subtrees: int = field(default=1, metadata={
+        "help": "independent subtrees; > 1: DVTS with this many (width must be a multiple)"})
+    action: str = field(default="step", metadata={"help": "step, or mini-step:N (N tokens, e.g. mini-step:32)"})
+    reward: str = field(default="confidence", metadata={"help": f"the reward that scores paths: {', '.join(REWARDS)}"})
+    aggregate: str = field(default="last", metadata={
+        "help": f"how step scores make a path's score: {', '.join(AGGREGATES)}"})
+    vote: str = field(default="best", metadata={
+        "help": "best: the top-scored path; weighted: answers weighted by summed scores"})
+    temperature: float = field(default=1.0, metadata={"help": "temperature of expansions (> 0)"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         for name in ("width", "expand", "subtrees"):

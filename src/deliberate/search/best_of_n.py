@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.base import Generation
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.grading.vote import vote_key
-from deliberate.rewards import AGGREGATES, Path, path_value
+from deliberate.rewards import AGGREGATES, REWARDS, Path, path_value
 from deliberate.search.base import Result, Strategy, Trace, sample, traces_of
 from deliberate.search.tree import token_confidence
 from deliberate.tasks.base import Problem, Task
@@ -23,14 +23,18 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass(frozen=True)
 class BestOfNConfig:
-    n: int = 16
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int | None = None
-    shots: int = 8
-    reward: str = "confidence"
-    aggregate: str = "last"  # how step scores make a path's score: last | min | mean | prod
-    vote: str = "best"  # best: the top-scored path; weighted: answers weighted by summed scores
+    n: int = field(default=16, metadata={"help": "samples per problem"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (> 0)"})
+    top_p: float = field(default=1.0, metadata={
+        "help": "nucleus sampling: the probability mass of the likeliest tokens kept (1: all)"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
+    reward: str = field(default="confidence", metadata={"help": f"the reward that scores paths: {', '.join(REWARDS)}"})
+    aggregate: str = field(default="last", metadata={
+        "help": f"how step scores make a path's score: {', '.join(AGGREGATES)}"})
+    vote: str = field(default="best", metadata={
+        "help": "best: the top-scored path; weighted: answers weighted by summed scores"})
 
     def __post_init__(self) -> None:
         if self.n < 1:

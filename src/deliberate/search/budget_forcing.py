@@ -11,7 +11,7 @@ would leave no room for the answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
@@ -26,12 +26,12 @@ THINK_OPEN, THINK_CLOSE, WAIT = "<think>", "</think>", "Wait"
 
 @dataclass(frozen=True)
 class BudgetForcingConfig:
-    min_think: int = 0  # tokens of thinking before an end is allowed
-    max_think: int = 256  # tokens of thinking at most
-    answer_tokens: int = 32  # for the answer after </think>
-    temperature: float = 0.0
-    wait: str = WAIT
-    shots: int = 8
+    min_think: int = field(default=0, metadata={"help": "tokens of thinking before an end is allowed"})
+    max_think: int = field(default=256, metadata={"help": "tokens of thinking at most"})
+    answer_tokens: int = field(default=32, metadata={"help": "tokens for the answer after </think>"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: greedy)"})
+    wait: str = field(default=WAIT, metadata={"help": "appended when the model ends its thinking too early"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         if self.min_think < 0 or self.max_think < 1 or self.answer_tokens < 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
@@ -13,8 +13,9 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass(frozen=True)
 class GreedyConfig:
-    max_tokens: int | None = None  # None: the task's default
-    shots: int = 8  # few-shot exemplars for real models (the lab model takes none)
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         if self.max_tokens is not None and self.max_tokens < 1:

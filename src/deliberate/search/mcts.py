@@ -39,7 +39,7 @@ from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 from deliberate.prompting import build_prompt
-from deliberate.rewards import Path, Reward, path_value
+from deliberate.rewards import REWARDS, Path, Reward, path_value
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.search.reflection import REFLECTION
 from deliberate.search.tree import Action, Node, Tree, expand, kept_ids, token_confidence
@@ -48,18 +48,21 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass(frozen=True)
 class MCTSConfig:
-    iterations: int = 8
-    children: int = 3  # k: children sampled per expansion
-    action: str = "step"  # step | mini-step:N
-    exploration: float = 1.0  # C in UCT / PUCT
-    select: str = "uct"  # uct | puct
-    reward: str = "confidence"
-    temperature: float = 1.0  # for expansions
-    rollout_temperature: float = 0.7
-    final: str = "value"  # value | visits (value chosen on the validation split; see the module docstring)
-    max_tokens: int | None = None  # per path (default: the task's)
-    reflect: bool = False  # after each rollout, append the reflection phrase and roll out again
-    shots: int = 8
+    iterations: int = field(default=8, metadata={"help": "search iterations"})
+    children: int = field(default=3, metadata={"help": "k: children sampled per expansion"})
+    action: str = field(default="step", metadata={"help": "step, or mini-step:N (N tokens, e.g. mini-step:32)"})
+    exploration: float = field(default=1.0, metadata={"help": "the exploration constant C in UCT / PUCT"})
+    select: str = field(default="uct", metadata={"help": "uct, or puct (prior: the step's probability)"})
+    reward: str = field(default="confidence", metadata={"help": f"the reward that scores paths: {', '.join(REWARDS)}"})
+    temperature: float = field(default=1.0, metadata={"help": "temperature of expansions (> 0)"})
+    rollout_temperature: float = field(default=0.7, metadata={"help": "temperature of rollouts"})
+    final: str = field(default="value", metadata={  # value chosen on the validation split (module docstring)
+        "help": "how the answer is chosen: value, the rollout the reward values most; visits, descend by most visits"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    reflect: bool = field(default=False, metadata={
+        "help": "after each rollout, append the reflection phrase and roll out again"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         for name in ("iterations", "children"):

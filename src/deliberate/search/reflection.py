@@ -11,7 +11,7 @@ first answers that were wrong and got repaired, and the number of right ones tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
@@ -27,11 +27,12 @@ REFLECTION = "Wait! Maybe I made some mistakes! I need to rethink from scratch."
 
 @dataclass(frozen=True)
 class ReflectionConfig:
-    rounds: int = 1
-    temperature: float = 0.0  # 0: greedy attempts
-    max_tokens: int | None = None  # per attempt
-    shots: int = 8
-    phrase: str = REFLECTION
+    rounds: int = field(default=1, metadata={"help": "reflections after the first attempt"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: greedy)"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
+    phrase: str = field(default=REFLECTION, metadata={"help": "appended after an attempt to start the next"})
 
     def __post_init__(self) -> None:
         if self.rounds < 1:

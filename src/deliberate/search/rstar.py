@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.base import Backend
 from deliberate.backends.metered import Meter
@@ -44,10 +44,12 @@ PREFIXES = dict(zip(RSTAR_ACTIONS, ("", "", "Sub-question:", "Answer again:", "R
 
 @dataclass(frozen=True)
 class RStarConfig(MCTSConfig):
-    actions: str | None = None  # comma-separated; None: the ones the model's format knows
-    children: int = 2
-    reward: str = "consistency"
-    discriminate: bool = True
+    actions: str | None = field(default=None, metadata={
+        "help": f"comma-separated, from {', '.join(PREFIXES)} (default: those the model's format knows)"})
+    children: int = field(default=2, metadata=MCTSConfig.__dataclass_fields__["children"].metadata)
+    reward: str = field(default="consistency", metadata=MCTSConfig.__dataclass_fields__["reward"].metadata)
+    discriminate: bool = field(default=True, metadata={
+        "help": "answer by mutual consistency (off: the highest-valued path)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
@@ -14,11 +14,13 @@ from deliberate.tasks.base import Problem, Task
 
 @dataclass(frozen=True)
 class SelfConsistencyConfig:
-    n: int = 16
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int | None = None
-    shots: int = 8
+    n: int = field(default=16, metadata={"help": "samples per problem"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (> 0)"})
+    top_p: float = field(default=1.0, metadata={
+        "help": "nucleus sampling: the probability mass of the likeliest tokens kept (1: all)"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         if self.n < 1:

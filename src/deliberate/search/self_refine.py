@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
@@ -42,11 +42,12 @@ def says_correct(feedback: str) -> bool:
 
 @dataclass(frozen=True)
 class SelfRefineConfig:
-    rounds: int = 2
-    feedback_tokens: int = 64
-    max_tokens: int | None = None  # per solution
-    temperature: float = 0.0
-    shots: int = 8
+    rounds: int = field(default=2, metadata={"help": "feedback-and-rewrite rounds at most"})
+    feedback_tokens: int = field(default=64, metadata={"help": "tokens of each feedback"})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: greedy)"})
+    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.feedback_tokens < 1:

@@ -4,7 +4,7 @@ At 80 columns rich shrinks the widest columns of a table that does not fit and c
 does not fit with an ellipsis, so names that differ only at the end ("mcts-mini-32",
 "mcts-mini-64") became the same "mcts-m…". The tables here keep names whole (no_wrap or a fixed
 width), break long headers by hand, and stack a long cell (a setting, a strategy's options)
-under its name instead of giving it a column. tests/test_cli_tables.py renders each at 80
+under its name instead of giving it a column. tests/cli/test_cli_tables.py renders each at 80
 columns and checks nothing is cut.
 """
 
@@ -98,6 +98,19 @@ def strategies_table(descriptions: dict[str, str], configs: dict[str, type]) -> 
     return table
 
 
+
+def options_table(strategy: str, rows: list[tuple[str, str, str, str]]) -> Table:
+    """One strategy's options (flag, type, default, help) for `strategies --options`. The type
+    sits under the flag and a long default (reflection's phrase) folds, so the help keeps room
+    at 80 columns."""
+    table = Table("option\n[dim]type[/dim]", "default", "help", title=strategy, title_justify="left")
+    table.columns[0].no_wrap = True
+    table.columns[1].overflow = table.columns[2].overflow = "fold"
+    table.columns[1].max_width = 16
+    for option, kind, default, text in rows:
+        table.add_row(Text.assemble(option, "\n", (kind, "dim")), Text(default), Text(text))
+    return table
+
 def select_table(title: str, n: int, rows: list[dict]) -> Table:
     """`lab select`'s table at 80 columns: short headers (SC, explained in the caption)."""
     table = Table("step", "task", "greedy", f"SC\n(n={n})", f"pass@{n}", "SC -\ngreedy", f"pass@{n}\n- greedy",
@@ -150,3 +163,31 @@ def compare_table(c: dict) -> Table:
         table.add_row(key.upper(), f"{s['model']} · {s['label']}", f"{s['accuracy']:.1%} ({lo:.1%}-{hi:.1%})",
                       str(s["only_this_right"]), f"{s['tokens_per_problem']:.0f}", str(s["errors"]))
     return table
+
+
+def backend_table(result: dict) -> Table:
+    """`bench backend`: one row per path, with its speed, ratio to best-of-n and recompute."""
+    table = Table("path", "tokens/s", "x best-of-n", "positions/token", "cached",
+                  title=f"{result['model']} · {result['task']} · {result['threads']} torch thread(s) · "
+                        f"strategies on {result['limit']} problems",
+                  caption="positions/token: positions the model computed per token generated (prefill and "
+                          "padding included); cached: share of prompt reads served from a cache")
+    table.columns[0].no_wrap = True
+    base = {c: result["rows"].get(f"best-of-n (cache {c})", {}).get("tokens_per_s") for c in ("on", "off")}
+    for label, row in result["rows"].items():
+        if "skipped" in row:
+            table.add_row(label, "skipped", "", "", "")
+            continue
+        cache = "on" if label.endswith("(cache on)") else "off" if label.endswith("(cache off)") else None
+        ratio = f"{row['tokens_per_s'] / base[cache]:.2f}" if cache and base[cache] else ""
+        ppt = f"{row['positions_per_token']:.2f}" if row.get("positions_per_token") is not None else ""
+        cached = f"{row['cached_share']:.0%}" if "cached_share" in row else ""
+        table.add_row(label, f"{row['tokens_per_s']:,.0f}", ratio, ppt, cached)
+    return table
+
+
+def checks_lines(result: dict) -> list[str]:
+    """Each target: met or missed, with the figure."""
+    lines = [f"{'met   ' if c['met'] else 'MISSED'} {c['check']}: {c['value']:g}" for c in result["checks"]]
+    lines += [f"skipped {label}: {row['skipped']}" for label, row in result["rows"].items() if "skipped" in row]
+    return lines

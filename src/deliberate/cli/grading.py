@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from deliberate.cli import app, err, fail_cleanly, out
+from deliberate.cli.common import app, err, fail_cleanly, out
 
 grading_app = typer.Typer(help="The grader: audit a run's verdicts against math-verify's own.", no_args_is_help=True)
 app.add_typer(grading_app, name="grading")

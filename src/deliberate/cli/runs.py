@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from deliberate.cli import Threads, app, err, fail_cleanly, out
-from deliberate.cli_tables import compare_table
+from deliberate.cli.common import Threads, app, err, fail_cleanly, out
+from deliberate.cli.tables import compare_table
 from deliberate.errors import BadInput
 
 RunDir = Annotated[Path, typer.Argument(help="A run folder (holding results.jsonl).")]
@@ -46,9 +46,11 @@ def reproduce(run_dir: RunDir, threads: Threads = None,
               out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the rerun "
                                                             "(default: RUN_DIR/reproduce-TIME).")] = None) -> None:
     """Rerun a run from its manifest and report every difference, in settings and in rows."""
-    from deliberate import evaluate, get_strategy, load_backend, load_task
+    from deliberate.backends import load_backend
     from deliberate.eval.manifest import diff_manifests
-    from deliberate.eval.runner import read_rows
+    from deliberate.eval.runner import evaluate, read_rows
+    from deliberate.search import get_strategy
+    from deliberate.tasks import load_task
 
     manifest_file = run_dir / "manifest.json"
     if not manifest_file.is_file():

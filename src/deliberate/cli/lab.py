@@ -1,0 +1,68 @@
+"""`deliberate lab train`, `lab select` and `lab export`: the lab model's training and snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deliberate.cli.common import Threads, err, fail_cleanly, lab_app, out
+from deliberate.cli.tables import select_table
+from deliberate.errors import BadInput
+
+
+@lab_app.command("train")
+@fail_cleanly
+def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")]
+              = "runs/lab-model",
+              steps: Annotated[int, typer.Option(help="Optimizer steps (the cosine schedule spans them).")] = 3000,
+              threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+              seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,
+              snapshots: Annotated[bool, typer.Option(help="Keep a loadable copy per checkpoint (out/step-N).")]
+              = False,
+              export: Annotated[Path | None, typer.Option(help="Copy the finished model here.")] = None) -> None:
+    """Train the lab model (resumes from the last checkpoint in --out)."""
+    from deliberate.lab.train import LabTrainConfig, export_model, train
+
+    try:
+        cfg = LabTrainConfig(out=out_dir, steps=steps, threads=threads, seed=seed, snapshots=snapshots)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    path = train(cfg, out)
+    if export:
+        export_model(path, export)
+        out.print(f"exported to {export}")
+
+
+@lab_app.command("select")
+@fail_cleanly
+def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder with step-N snapshots.")],
+               limit: Annotated[int, typer.Option(help="Validation problems per language.")] = 200,
+               n: Annotated[int, typer.Option("--n", help="Samples for self-consistency and pass@n.")] = 16,
+               temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+               min_step: Annotated[int, typer.Option(help="Skip snapshots before this step.")] = 0,
+               threads: Threads = None) -> None:
+    """Score every snapshot on the validation split (never the test split): greedy, SC, pass@n."""
+    from deliberate.lab.select import select
+
+    if limit < 1 or n < 2:
+        raise BadInput(f"--limit must be >= 1 and --n >= 2, got {limit} and {n}.")
+
+    def show(r: dict) -> None:
+        err.print(f"step {r['step']} {r['task']}: greedy {r['greedy']:.1%}, SC {r['sc']:.1%}")
+
+    rows = select(run_dir, limit=limit, n=n, temperature=temperature, threads=threads, min_step=min_step, on_row=show)
+    out.print(select_table(f"{run_dir} · validation split · {limit} problems · T={temperature}", n, rows))
+
+
+@lab_app.command("export")
+@fail_cleanly
+def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or one of its step-N snapshots.")],
+               dest: Annotated[Path, typer.Argument(help="Where to put the model files.")]) -> None:
+    """Copy a trained model's loadable files (no optimizer state), marked as a lab model."""
+    from deliberate.lab.train import export_model
+
+    if not (src / "config.json").is_file():
+        raise BadInput(f"no model at {src} (config.json missing).")
+    out.print(f"exported to {export_model(src, dest)}")
