@@ -152,6 +152,6 @@ def test_radix_cache_evicts_least_recently_used_leaves_within_its_budget():
     cache.insert([5, 6, 7, 8], 0, _kv(4, 0.0))
     cache.match([1, 2, 3, 4])  # recently used: the other sequence goes first
     cache.insert([9, 10, 11, 12], 0, _kv(4, 0.0))
-    assert cache.bytes <= cache.max_bytes and len(cache) == 8
+    assert cache.bytes <= cache.max_bytes and len(cache) == 8  # 12 tokens stored, down to 9 or less
     assert cache.match([1, 2, 3, 4])[0] == 4 and cache.match([9, 10, 11, 12])[0] == 4
     assert cache.match([5, 6, 7, 8])[0] == 0

@@ -165,3 +165,4 @@ class Meter:
             c.wall_s += wall * w / total
         return scored
 
+

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
 from deliberate.backends.prefix_cache import PrefixCache
@@ -46,6 +47,51 @@ class _Row:
     finish: str | None = None
     stop: str | None = None
     computed: int = 0  # prompt positions this row's prefill computed (0 when another row's was shared)
+
+
+@dataclass
+class _Running:
+    """A batch being decoded: its rows, their cache, mask, positions and next-token logits."""
+
+    rows: list[_Row]
+    cache: DynamicCache
+    mask: torch.Tensor
+    pos: torch.Tensor
+    logits: torch.Tensor
+
+
+class _GrowingLayer(DynamicLayer):
+    """A cache layer that appends into spare room instead of concatenating (DynamicLayer copies
+    the whole cache at every token: O(length) per token, the largest cost of long batches). The
+    keys it returns are a view of a buffer with room for `SPARE` more positions; a batch change
+    (rows dropped, padding cut) replaces them, and the next append makes a new buffer once."""
+
+    SPARE = 64
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        cur = self.keys.shape[-2] if self.keys.numel() else 0
+        n = key_states.shape[-2]
+        buf = getattr(self, "_buf", None)
+        if (buf is None or cur + n > buf[0].shape[-2] or buf[0].shape[0] != key_states.shape[0]
+                or (cur and self.keys.data_ptr() != buf[0].data_ptr())):
+            shape = (*key_states.shape[:2], cur + n + self.SPARE, key_states.shape[-1])
+            buf = (key_states.new_empty(shape), value_states.new_empty(shape))
+            if cur:
+                buf[0][:, :, :cur], buf[1][:, :, :cur] = self.keys, self.values
+            self._buf = buf
+        buf[0][:, :, cur:cur + n], buf[1][:, :, cur:cur + n] = key_states, value_states
+        self.keys, self.values = buf[0][:, :, :cur + n], buf[1][:, :, :cur + n]
+        return self.keys, self.values
+
+
+def _new_cache(config) -> DynamicCache:
+    cache = DynamicCache(config=config)
+    for layer in cache.layers:
+        if type(layer) is DynamicLayer:
+            layer.__class__ = _GrowingLayer
+    return cache
 
 
 class TransformersBackend:
@@ -158,34 +204,38 @@ class TransformersBackend:
         if len(plist) != len(prompts):
             raise BadInput(f"got {len(prompts)} prompts but {len(plist)} sampling params.")
         encoded = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
-        rows: list[_Row] = []
-        for i, (ids, p) in enumerate(zip(encoded, plist, strict=True)):
-            self._check_fits(len(ids))
-            max_new = min(p.max_tokens, self.capabilities.context_length - len(ids))
-            base = p.seed if p.seed is not None else random.SystemRandom().randrange(2**62)
-            for j in range(p.n):
-                g = torch.Generator(device=self.device).manual_seed((base * 1_000_003 + j) % 2**63)
-                rows.append(_Row(i, ids, p, g, max_new, detok=Detokenizer(self.tokenizer) if p.stop else None))
+        rows = [r for i, (ids, p) in enumerate(zip(encoded, plist, strict=True)) for r in self.rows_for(i, ids, p)]
         order = sorted(range(len(rows)), key=lambda r: len(rows[r].ids))  # less padding per batch
         for start in range(0, len(order), self.batch_size):
             self._decode([rows[r] for r in order[start:start + self.batch_size]])
-        out = [Generation(p if isinstance(p, str) else self.decode(ids), len(ids), [], prompt_ids=ids)
-               for p, ids in zip(prompts, encoded, strict=True)]
+        return [self.generation(p, ids, [r for r in rows if r.prompt == i])
+                for i, (p, ids) in enumerate(zip(prompts, encoded, strict=True))]
+
+    def rows_for(self, i: int, ids: list[int], p: SamplingParams) -> list[_Row]:
+        """The n samples of one prompt, each with its own generator seeded by (seed, j)."""
+        self._check_fits(len(ids))
+        max_new = min(p.max_tokens, self.capabilities.context_length - len(ids))
+        base = p.seed if p.seed is not None else random.SystemRandom().randrange(2**62)
+        return [_Row(i, ids, p, torch.Generator(device=self.device).manual_seed((base * 1_000_003 + j) % 2**63),
+                     max_new, detok=Detokenizer(self.tokenizer) if p.stop else None) for j in range(p.n)]
+
+    def generation(self, prompt: PromptInput, ids: list[int], rows: list[_Row]) -> Generation:
+        """A prompt's finished rows as its Generation, with its usage."""
+        g = Generation(prompt if isinstance(prompt, str) else self.decode(ids), len(ids), [], prompt_ids=ids)
         for r in rows:
-            g = out[r.prompt]
-            ids = r.out[:-1] if r.out and r.out[-1] in self.eos_ids else r.out
+            kept = r.out[:-1] if r.out and r.out[-1] in self.eos_ids else r.out
             if r.text is None:
                 self._finish_text(r)
             g.completions.append(Completion(
                 text=r.text, n_tokens=len(r.out),
                 finish_reason=r.finish or "length", logprobs=r.logprobs if r.params.logprobs is not None else None,
-                stop=r.stop, token_ids=list(ids)))
+                stop=r.stop, token_ids=list(kept)))
             g.cached_tokens += len(r.ids) - r.computed
-        return out
+        return g
 
-    def _prefill(self, rows: list[_Row]) -> tuple[torch.Tensor, DynamicCache, torch.Tensor, torch.Tensor]:
-        """Read each distinct prompt of the batch once, from its longest cached prefix on; return
-        the last logits, the cache, the attention mask and the positions, one row per sample."""
+    def prefill(self, rows: list[_Row]) -> _Running:
+        """Read each distinct prompt of the batch once, from its longest cached prefix on; the
+        running state holds the last logits, the cache, the attention mask and the positions."""
         distinct: dict[tuple[int, ...], int] = {}
         source = [distinct.setdefault(tuple(r.ids), len(distinct)) for r in rows]
         firsts = {d: next(r for r, s in zip(rows, source, strict=True) if s == d) for d in range(len(distinct))}
@@ -194,7 +244,7 @@ class TransformersBackend:
         C = max(n for n, _ in hits)
         S = max(len(k) - n for k, (n, _) in zip(keys, hits, strict=True))
         pad = self.tokenizer.pad_token_id
-        cache = DynamicCache(config=self.model.config)
+        cache = _new_cache(self.model.config)
         if C:
             for layer in range(len(next(kv for _, kv in hits if kv is not None))):
                 k0, v0 = next(kv for _, kv in hits if kv is not None)[layer]
@@ -214,43 +264,61 @@ class TransformersBackend:
             r.computed = len(keys[d]) - hits[d][0]
         mask_t = torch.tensor(mask, device=self.device)
         pos_t = torch.tensor(pos, device=self.device)
-        logits = self.model(input_ids=torch.tensor(ids, device=self.device), attention_mask=mask_t,
-                            position_ids=pos_t, use_cache=True, **self._keep,
-                            **{self._cache_kw: cache}).logits[:, -1, :]
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor(ids, device=self.device), attention_mask=mask_t,
+                                position_ids=pos_t, use_cache=True, **self._keep,
+                                **{self._cache_kw: cache}).logits[:, -1, :]
         if len(distinct) < len(rows):
             idx = torch.tensor(source, device=self.device)
             cache.batch_select_indices(idx)
             logits, mask_t, pos_t = logits[idx], mask_t[idx], pos_t[idx]
-        return logits, cache, mask_t, pos_t[:, -1:]
+        return _Running(list(rows), cache, mask_t, pos_t[:, -1:], logits)
+
+    def _decode(self, rows: list[_Row]) -> None:
+        state = self.prefill(rows)
+        while state.rows:
+            self.advance(state)
 
     @torch.inference_mode()
-    def _decode(self, rows: list[_Row]) -> None:
-        logits, cache, mask, pos = self._prefill(rows)
-        live = list(range(len(rows)))  # indices into rows of the batch's current members
-        while True:
-            logp = torch.log_softmax(logits.float(), dim=-1)  # (B, vocab), raw model distribution
-            batch = [rows[i] for i in live]
-            toks = sample_tokens(logp, [r.params for r in batch], [r.gen for r in batch])
-            self._record_logprobs(logp, toks, batch)
-            for r, tok in zip(batch, toks, strict=True):
-                self._append(r, tok)
-            keep = [b for b, r in enumerate(batch) if r.finish is None]
-            if self.cache is not None:
-                for b, r in enumerate(batch):
-                    if r.finish is not None:
-                        self._store(r, cache, mask, b)
-            if not keep:
-                return
-            if len(keep) < len(live):
-                idx = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(idx)
-                mask, pos = mask[idx], pos[idx]
-                toks = [toks[b] for b in keep]
-                live = [live[b] for b in keep]
-            mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
-            pos = pos + 1
-            logits = self.model(input_ids=torch.tensor(toks, device=self.device)[:, None], attention_mask=mask,
-                                position_ids=pos, use_cache=True, **{self._cache_kw: cache}).logits[:, -1, :]
+    def advance(self, state: _Running) -> list[_Row]:
+        """One token for every live row: sample, record, keep the finished rows' key/values in the
+        prefix cache, and read the new tokens of the rest. Returns the rows that finished.
+
+        Finished rows stay in the batch, idle (masked, fed a pad token), until they are a quarter
+        of it: dropping a row copies the whole cache, which costs more than a few idle rows cost
+        the forward (a small model's step is dominated by reading its weights)."""
+        alive = [b for b, r in enumerate(state.rows) if r.finish is None]
+        batch = [state.rows[b] for b in alive]
+        logits = state.logits if len(alive) == len(state.rows) else state.logits[alive]
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, vocab), raw model distribution
+        toks = sample_tokens(logp, [r.params for r in batch], [r.gen for r in batch])
+        self._record_logprobs(logp, toks, batch)
+        for r, tok in zip(batch, toks, strict=True):
+            self._append(r, tok)
+        done = [r for r in batch if r.finish is not None]
+        if self.cache is not None:
+            for b, r in zip(alive, batch, strict=True):
+                if r.finish is not None:
+                    self._store(r, state.cache, state.mask, b)
+        still = [b for b in alive if state.rows[b].finish is None]
+        if not still:
+            state.rows = []
+            return done
+        feed = [self.tokenizer.pad_token_id] * len(state.rows)
+        for b, tok in zip(alive, toks, strict=True):
+            feed[b] = tok
+        if 4 * (len(state.rows) - len(still)) >= len(state.rows):  # compact
+            idx = torch.tensor(still, device=self.device)
+            state.cache.batch_select_indices(idx)
+            state.mask, state.pos, feed = state.mask[idx], state.pos[idx], [feed[b] for b in still]
+            state.rows = [state.rows[b] for b in still]
+        column = torch.tensor([[int(r.finish is None)] for r in state.rows], device=self.device)
+        state.mask = torch.cat([state.mask, column.to(state.mask.dtype)], dim=1)
+        state.pos = state.pos + 1
+        state.logits = self.model(input_ids=torch.tensor(feed, device=self.device)[:, None], attention_mask=state.mask,
+                                  position_ids=state.pos, use_cache=True,
+                                  **{self._cache_kw: state.cache}).logits[:, -1, :]
+        return done
 
     def _store(self, r: _Row, cache: DynamicCache, mask: torch.Tensor, b: int) -> None:
         """Keep a finished row's key/values (prompt and what it generated, but the last token,

@@ -1,7 +1,8 @@
 """`mcts`: Monte Carlo Tree Search over reasoning steps, as in Marco-o1.
 
-Each iteration runs the four textbook phases for every problem of the batch in lock-step, so
-each phase is one batched backend call for all of them:
+Each iteration runs the four textbook phases; every problem's search is a coroutine of its
+requests (`search.driver`), and the requests of all problems go to the backend together, one
+batched call per round whatever phase each problem is in:
 
 1. `_select`: from the root, follow the child with the best UCT score,
    Q(c) + C * sqrt(ln N(parent) / N(c)), or PUCT, Q(c) + C * P(c) * sqrt(N(parent)) / (1 + N(c))
@@ -32,17 +33,19 @@ strategy's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
+from deliberate.backends.base import Generation
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 from deliberate.prompting import build_prompt
 from deliberate.rewards import REWARDS, Path, Reward, path_value
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
+from deliberate.search.driver import Request, drive
 from deliberate.search.reflection import REFLECTION
-from deliberate.search.tree import Action, Node, Tree, expand, kept_ids, token_confidence
+from deliberate.search.tree import Action, Node, Tree, add_children, expansion, kept_ids, token_confidence
 from deliberate.tasks.base import Problem, Task
 
 
@@ -137,67 +140,71 @@ class MCTS(Strategy):
                                                  puct(node, ch, self.config.exploration, ch.prior / total)))
         return node
 
-    def _expand(self, backend: Meter, task: Task, searches: list[_Search], leaves: list[Node], it: int,
-                action: Action, max_tokens: int) -> list[Node]:
-        """Expand the non-terminal leaves (one call); return the node each search simulates from."""
-        todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal]
-        requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it,
-                     max_tokens - searches[i].tree.tokens(leaves[i]), searches[i].owner) for i in todo]
-        kids = expand(backend, requests, action, temperature=self.config.temperature,
-                      answer_stops=searches[0].answer_stops if searches else (), extract=task.extract)
-        starts = list(leaves)
-        for i, new in zip(todo, kids, strict=True):
-            s = searches[i]
-            for ch in new:
-                if not ch.terminal and s.tree.tokens(ch) >= max_tokens:  # out of budget: finished, as is
-                    ch.terminal, ch.answer = True, task.extract(s.tree.text(ch))[0]
-            starts[i] = new[0]
-        return starts
+    def _expand(self, backend: Meter, task: Task, s: _Search, leaf: Node, it: int, action: Action,
+                max_tokens: int) -> Generator[list[Request], list[Generation], Node]:
+        """Sample k children of a non-terminal leaf (one request); return the node to simulate from."""
+        if leaf.terminal:
+            return leaf
+        (gen,) = yield [expansion(s.tree, leaf, self.config.children, s.seed * 7919 + it,
+                                  max_tokens - s.tree.tokens(leaf), action, temperature=self.config.temperature,
+                                  answer_stops=s.answer_stops)]
+        kids = add_children(s.tree, leaf, gen, action, answer_stops=s.answer_stops, extract=task.extract)
+        self._close_spent(s, kids, max_tokens, task)
+        return kids[0]
 
-    def _simulate(self, backend: Meter, task: Task, reward: Reward, searches: list[_Search], starts: list[Node],
-                  it: int, max_tokens: int) -> list[float]:
-        """Roll every non-terminal start out to an answer (one call), then score each whole path."""
-        todo = [i for i, n in enumerate(starts) if not n.terminal]
-        params = [SamplingParams(n=1, temperature=self.config.rollout_temperature, stop=searches[i].answer_stops,
-                                 max_tokens=max(1, max_tokens - searches[i].tree.tokens(starts[i])),
-                                 seed=searches[i].seed * 104_729 + it, logprobs=reward.needs_logprobs or None)
-                  for i in todo]
-        heads = [searches[i].tree.ids(starts[i]) for i in todo]
-        owners = [searches[i].owner for i in todo]
-        gen_of = dict(zip(todo, backend.generate(heads, params, owners=owners) if todo else [], strict=True))
-        again = {}
-        if self.config.reflect and todo:  # one more batched call: every rollout reflects once
-            phrase = backend.encode_continuation(f"\n{REFLECTION}\n")
-            heads = [h + kept_ids(backend, gen_of[i].completions[0]) + phrase for h, i in zip(heads, todo, strict=True)]
-            again = dict(zip(todo, backend.generate(heads, params, owners=owners), strict=True))
-        values = []
-        for i, (s, node) in enumerate(zip(searches, starts, strict=True)):
-            nodes = s.tree.path(node)
-            steps, confs = [n.text for n in nodes], [n.confidences for n in nodes]
-            tail = gen_of[i].completions[0] if i in gen_of else None
-            if tail is not None:
-                steps.append(tail.text)
-                confs.append([token_confidence(t) for t in tail.logprobs or [] if t.top])
-                if i in again:  # the phrase is ours, not generated: it adds no confidences
-                    second = again[i].completions[0]
-                    steps += [f"\n{REFLECTION}\n", second.text]
-                    confs += [[], [token_confidence(t) for t in second.logprobs or [] if t.top]]
-            text = "".join(steps)
-            answer, rule = task.extract(text)
-            path = Path(steps, confs, answer)
-            if getattr(reward, "compares_paths", False):  # consistency: agreement with the earlier rollouts
-                scores = reward(s.problem, [*s.paths, path])[-1]
-            else:
-                scores = reward(s.problem, [path])[0]
-            v = self._value(s, answer, scores)
-            if node.reward is None and nodes:
-                node.reward = scores[len(nodes) - 1]
-            if tail is not None or node.visits == 0:  # a revisited finished node adds no new trace
-                s.paths.append(path)
-                s.rollouts.append(Rollout(node.id, text, v, answer, rule, tail.n_tokens if tail else 0,
-                                          tail.finish_reason if tail else "stop"))
-            values.append(v)
-        return values
+    @staticmethod
+    def _close_spent(s: _Search, kids: list[Node], max_tokens: int, task: Task) -> None:
+        for ch in kids:
+            if not ch.terminal and s.tree.tokens(ch) >= max_tokens:  # out of budget: finished, as is
+                ch.terminal, ch.answer = True, task.extract(s.tree.text(ch))[0]
+
+    def _simulate(self, backend: Meter, task: Task, reward: Reward, s: _Search, node: Node, it: int,
+                  max_tokens: int) -> Generator[list[Request], list[Generation], float]:
+        """Roll a non-terminal start out to an answer (one request; with `reflect`, one more after
+        the reflection phrase), then score the whole path."""
+        tail = second = None
+        if not node.terminal:
+            params = SamplingParams(n=1, temperature=self.config.rollout_temperature, stop=s.answer_stops,
+                                    max_tokens=max(1, max_tokens - s.tree.tokens(node)),
+                                    seed=s.seed * 104_729 + it, logprobs=reward.needs_logprobs or None)
+            head = s.tree.ids(node)
+            (gen,) = yield [(head, params)]
+            tail = gen.completions[0]
+            if self.config.reflect:
+                phrase = backend.encode_continuation(f"\n{REFLECTION}\n")
+                (again,) = yield [(head + kept_ids(backend, tail) + phrase, params)]
+                second = again.completions[0]
+        nodes = s.tree.path(node)
+        steps, confs = [n.text for n in nodes], [n.confidences for n in nodes]
+        if tail is not None:
+            steps.append(tail.text)
+            confs.append([token_confidence(t) for t in tail.logprobs or [] if t.top])
+            if second is not None:  # the phrase is ours, not generated: it adds no confidences
+                steps += [f"\n{REFLECTION}\n", second.text]
+                confs += [[], [token_confidence(t) for t in second.logprobs or [] if t.top]]
+        text = "".join(steps)
+        answer, rule = task.extract(text)
+        path = Path(steps, confs, answer)
+        if reward.compares_paths:  # consistency: agreement with the earlier rollouts
+            scores = reward(s.problem, [*s.paths, path])[-1]
+        else:
+            scores = reward(s.problem, [path])[0]
+        v = self._value(s, answer, scores)
+        if node.reward is None and nodes:
+            node.reward = scores[len(nodes) - 1]
+        if tail is not None or node.visits == 0:  # a revisited finished node adds no new trace
+            s.paths.append(path)
+            s.rollouts.append(Rollout(node.id, text, v, answer, rule, tail.n_tokens if tail else 0,
+                                      tail.finish_reason if tail else "stop"))
+        return v
+
+    def _iterate(self, backend: Meter, task: Task, reward: Reward, s: _Search, action: Action,
+                 max_tokens: int) -> Generator[list[Request], list[Generation], None]:
+        """One problem's whole search, as a coroutine of its requests (`search.driver`)."""
+        for it in range(self.config.iterations):
+            start = yield from self._expand(backend, task, s, self._select(s.tree), it, action, max_tokens)
+            value = yield from self._simulate(backend, task, reward, s, start, it, max_tokens)
+            self._back_propagate(s.tree, start, value)
 
     def _value(self, s: _Search, answer: str | None, scores: list[float]) -> float:
         """A rollout's value: the reward of the whole path (its last step's score)."""
@@ -226,7 +233,8 @@ class MCTS(Strategy):
         return [self._result(s, self.config.reward) for s in self._search(problems, backend, task, seed)]
 
     def _search(self, problems: Sequence[Problem], backend: Meter, task: Task, seed: int) -> list[_Search]:
-        """Run every problem's search in lock-step: each phase is one batched call for all of them."""
+        """Run every problem's search as its own coroutine; what they ask for goes out together,
+        one batched call per round (`search.driver`)."""
         c = self.config
         reward = self.reward(backend, task)
         action = Action.parse(c.action, task.step_delimiter)
@@ -238,12 +246,7 @@ class MCTS(Strategy):
             prompt = build_prompt(task, p, backend, c.shots)
             tree = Tree(prompt.text, p.question, str(action), prompt_ids=backend.encode(prompt.text))
             searches.append(_Search(p, tree, problem_seed(seed, p), tuple(prompt.stop)))
-        for it in range(c.iterations):
-            leaves = [self._select(s.tree) for s in searches]
-            starts = self._expand(backend, task, searches, leaves, it, action, max_tokens)
-            values = self._simulate(backend, task, reward, searches, starts, it, max_tokens)
-            for s, node, v in zip(searches, starts, values, strict=True):
-                self._back_propagate(s.tree, node, v)
+        drive(backend, {s.owner: self._iterate(backend, task, reward, s, action, max_tokens) for s in searches})
         return searches
 
     def _result(self, s: _Search, reward: str) -> Result:

@@ -24,18 +24,19 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
-from deliberate.backends.base import Backend
+from deliberate.backends.base import Backend, Generation
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.grading.vote import vote_key
 from deliberate.params import SamplingParams
 from deliberate.prompting import RSTAR_ACTIONS, format_of
 from deliberate.search.base import Result
+from deliberate.search.driver import Request
 from deliberate.search.mcts import MCTS, MCTSConfig, Rollout, _Search
-from deliberate.search.tree import Action, Node, expand
+from deliberate.search.tree import Action, Node, add_children, expansion
 from deliberate.tasks.base import Problem, Task
 
 # what each action writes before the model's text (step, rest, subquestion, reanswer, rephrase)
@@ -83,27 +84,25 @@ class RStar(MCTS):
         """The configured actions, else those the model's prompt format declares it knows."""
         return self.config.action_list or list(format_of(backend).rstar_actions)
 
-    def _expand(self, backend: Meter, task: Task, searches: list[_Search], leaves: list[Node], it: int,
-                action: Action, max_tokens: int) -> list[Node]:
-        starts = list(leaves)
-        firsts: dict[int, Node] = {}
-        for a, kind in enumerate(self.actions_for(backend)):
-            todo = [i for i, leaf in enumerate(leaves) if not leaf.terminal and allowed(kind, leaf)]
-            requests = [(searches[i].tree, leaves[i], self.config.children, searches[i].seed * 7919 + it * 31 + a,
-                         max_tokens - searches[i].tree.tokens(leaves[i]), searches[i].owner) for i in todo]
-            act = Action("rest") if kind == "rest" else action
-            kids = expand(backend, requests, act, temperature=self.config.temperature, prefix=PREFIXES[kind],
-                          kind=kind, answer_stops=searches[0].answer_stops if searches else (),
-                          extract=task.extract)
-            for i, new in zip(todo, kids, strict=True):
-                for ch in new:
-                    if not ch.terminal and searches[i].tree.tokens(ch) >= max_tokens:
-                        ch.terminal, ch.answer = True, task.extract(searches[i].tree.text(ch))[0]
-                if new:
-                    firsts.setdefault(i, new[0])
-        for i, node in firsts.items():
-            starts[i] = node
-        return starts
+    def _expand(self, backend: Meter, task: Task, s: _Search, leaf: Node, it: int, action: Action,
+                max_tokens: int) -> Generator[list[Request], list[Generation], Node]:
+        """Sample `children` of every action allowed at the leaf, all in one go; simulate from the
+        first child of the first action that gave any."""
+        if leaf.terminal:
+            return leaf
+        kinds = [(a, kind) for a, kind in enumerate(self.actions_for(backend)) if allowed(kind, leaf)]
+        heads = {kind: backend.encode_continuation(PREFIXES[kind]) if PREFIXES[kind] else [] for _, kind in kinds}
+        acts = {kind: Action("rest") if kind == "rest" else action for _, kind in kinds}
+        gens = yield [expansion(s.tree, leaf, self.config.children, s.seed * 7919 + it * 31 + a,
+                                max_tokens - s.tree.tokens(leaf), acts[kind], temperature=self.config.temperature,
+                                answer_stops=s.answer_stops, head=heads[kind]) for a, kind in kinds]
+        first = None
+        for (_, kind), gen in zip(kinds, gens, strict=True):
+            kids = add_children(s.tree, leaf, gen, acts[kind], answer_stops=s.answer_stops, extract=task.extract,
+                                prefix=PREFIXES[kind], head=heads[kind], kind=kind)
+            self._close_spent(s, kids, max_tokens, task)
+            first = first or (kids[0] if kids else None)
+        return first or leaf
 
     def _value(self, s: _Search, answer: str | None, scores: list[float]) -> float:
         """rStar's reward: how often this answer was reached so far (this rollout included)."""

@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from deliberate.backends.base import Backend, Completion, TokenLogprob
+from deliberate.backends.base import Backend, Completion, Generation, TokenLogprob
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 
@@ -170,43 +170,56 @@ def kept_ids(backend: Backend, c: Completion) -> list[int]:
     return list(c.token_ids) if c.stop is None else backend.encode_continuation(c.text)
 
 
+def expansion(tree: Tree, node: Node, k: int, seed: int, cap: int, action: Action, *, temperature: float,
+              answer_stops: Sequence[str] = (), head: Sequence[int] = ()) -> tuple[list[int], SamplingParams]:
+    """The request that samples k children of node: the path's ids (plus `head`, the ids of an
+    action's prefix) and the sampling; a step stops at the delimiter or the cap, a mini-step at
+    `action.tokens` or the cap."""
+    stops = (action.delimiter, *answer_stops) if action.kind == "step" else tuple(answer_stops)
+    return tree.ids(node) + list(head), SamplingParams(
+        n=k, temperature=temperature, stop=stops, seed=seed, logprobs=TOP_K,
+        max_tokens=max(1, min(cap, action.tokens) if action.kind == "mini-step" else cap))
+
+
+def add_children(tree: Tree, node: Node, gen: Generation, action: Action, *, answer_stops: Sequence[str] = (),
+                 extract=None, dedupe: bool = True, prefix: str = "", head: Sequence[int] = (),
+                 kind: str = "") -> list[Node]:
+    """The children a generation gives node; children with the same text are merged unless
+    `dedupe` is off. `prefix` (text) and `head` (its ids) are written before each child's
+    generated text (rstar's action templates); `kind` labels the children."""
+    kids: list[Node] = []
+    seen: dict[str, Node] = {}
+    for c in gen.completions:
+        text = prefix + step_text(c, action)
+        if dedupe and text in seen:
+            continue
+        lps = c.logprobs or []
+        terminal = is_terminal(c, action, answer_stops) or not text
+        answer = extract(tree.text(node) + text)[0] if extract and terminal else None
+        # prior: the step's per-token probability (geometric mean), so long steps are not penalized
+        child = tree.add(node, text, prior=math.exp(sum(t.logprob for t in lps) / len(lps)) if lps else 1.0,
+                         tokens=c.n_tokens, terminal=terminal, answer=answer, kind=kind,
+                         confidences=[token_confidence(t) for t in lps if t.top], ids=[*head, *c.token_ids])
+        seen[text] = child
+        kids.append(child)
+    return kids
+
+
 def expand(backend: Backend, requests: Sequence[tuple[Tree, Node, int, int, int, str]], action: Action, *,
            temperature: float, answer_stops: Sequence[str] = (), extract=None,
            dedupe: bool = True, prefix: str = "", kind: str = "") -> list[list[Node]]:
     """Expand many nodes (of one or many trees) in one batched backend call.
 
-    `requests` holds (tree, node, k children, seed, token cap, owner); a step stops at the
-    delimiter or the cap, a mini-step at `action.tokens` or the cap. Each prompt is the tree's
-    prompt ids plus the path's ids. Children with the same text are merged unless `dedupe` is
-    off. A `prefix` is written before each child's generated text (rstar's action templates)
-    and `kind` labels the children. Returns the new children of each request; the meter bills
-    each request to its owner.
+    `requests` holds (tree, node, k children, seed, token cap, owner): see `expansion` and
+    `add_children`. Returns the new children of each request; the meter bills each request to
+    its owner.
     """
     if not requests:
         return []
-    stops = (action.delimiter, *answer_stops) if action.kind == "step" else tuple(answer_stops)
     head = backend.encode_continuation(prefix) if prefix else []
-    prompts = [tree.ids(node) + head for tree, node, *_ in requests]
-    params = [SamplingParams(n=k, temperature=temperature, stop=stops, seed=seed, logprobs=TOP_K,
-                             max_tokens=max(1, min(cap, action.tokens) if action.kind == "mini-step" else cap))
-              for _, _, k, seed, cap, _ in requests]
-    gens = backend.generate(prompts, params, owners=[r[5] for r in requests])
-    new = []
-    for (tree, node, *_), gen in zip(requests, gens, strict=True):
-        kids: list[Node] = []
-        seen: dict[str, Node] = {}
-        for c in gen.completions:
-            text = prefix + step_text(c, action)
-            if dedupe and text in seen:
-                continue
-            lps = c.logprobs or []
-            terminal = is_terminal(c, action, answer_stops) or not text
-            answer = extract(tree.text(node) + text)[0] if extract and terminal else None
-            # prior: the step's per-token probability (geometric mean), so long steps are not penalized
-            child = tree.add(node, text, prior=math.exp(sum(t.logprob for t in lps) / len(lps)) if lps else 1.0,
-                             tokens=c.n_tokens, terminal=terminal, answer=answer, kind=kind,
-                             confidences=[token_confidence(t) for t in lps if t.top], ids=head + list(c.token_ids))
-            seen[text] = child
-            kids.append(child)
-        new.append(kids)
-    return new
+    asks = [expansion(tree, node, k, seed, cap, action, temperature=temperature, answer_stops=answer_stops, head=head)
+            for tree, node, k, seed, cap, _ in requests]
+    gens = backend.generate([a[0] for a in asks], [a[1] for a in asks], owners=[r[5] for r in requests])
+    return [add_children(tree, node, gen, action, answer_stops=answer_stops, extract=extract, dedupe=dedupe,
+                         prefix=prefix, head=head, kind=kind)
+            for (tree, node, *_), gen in zip(requests, gens, strict=True)]
