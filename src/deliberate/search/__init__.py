@@ -28,7 +28,7 @@ DESCRIPTIONS = {
     "reflection": "answer, then 'Wait! Maybe I made some mistakes!...' and answer again (Marco-o1)",
     "budget-forcing": "think at least / at most N tokens, appending 'Wait' (s1)",
     "self-refine": "answer, ask the model for feedback, rewrite, for r rounds (Madaan et al. 2023)",
-    "rstar": "MCTS over rStar's five actions, answer chosen by mutual consistency (Qi et al. 2024)",
+    "rstar": "MCTS over rStar's actions the model knows, answer by mutual consistency (Qi et al. 2024)",
 }
 
 
