@@ -207,6 +207,8 @@ def test_a_problem_past_its_time_limit_is_an_error_row_and_the_run_goes_on(tmp_p
     rows = read_rows(tmp_path / "slow" / "results.jsonl")
     assert [r.get("error") for r in rows] == ["ProblemTimeout: the problem took more than 0.5 s"] * 2
     assert s["errors"] == 2 and time.time() - start < 3  # each stopped at its first call past 0.5 s
+    for r in rows:  # a cut row still records what it spent before the cut
+        assert r["compute"]["calls"] >= 2 and r["compute"]["tokens_generated"] > 0 and r["compute"]["wall_s"] > 0.3
     s = evaluate(task, backend, get_strategy("greedy"), out_dir=tmp_path / "fast", problem_timeout_s=5)
     assert s["errors"] == 0 and s["correct"] == 2
 

@@ -51,7 +51,7 @@ def load_backend(spec: str, **options) -> Backend:
         path = lab_model_dir()
         if not (path / "config.json").exists():
             raise BackendError(f"the lab model is missing at {path}; train it with `deliberate lab train`.")
-        return TransformersBackend(str(path), spec=spec, prompt_style="lab", **options)
+        return TransformersBackend(str(path), spec=spec, **options)  # its config declares the lab format
     if spec == "smollm2":
         f = smollm2_path()
         return TransformersBackend(str(f.parent), spec=spec, gguf_file=f.name, **options)

@@ -148,8 +148,9 @@ def run_backend_bench(load: Callable[..., object], task: Task, *, strategies: tu
     add("forward loop", _timed(off, lambda: forward_loop(off, prompts, n, steps, seed)))
     add("generate", _timed(off, lambda: _generate(off, prompts, n, steps, seed, None)))
     add("generate, logprobs=5", _timed(off, lambda: _generate(off, prompts, n, steps, seed, 5)))
+    caches = (("on", on), ("off", off)) if on.capabilities.prefix_cache else (("off", off),)
     for label in strategies:
-        for cache, backend in (("on", on), ("off", off)):
+        for cache, backend in caches:
             add(f"{label} (cache {cache})", _strategy(backend, task, label, limit, seed))
     model_dir = getattr(on, "_path", None)
     add("vllm, logprobs=5", vllm_row(model_dir, prompts, n, steps, seed, vllm_python) if model_dir
