@@ -88,3 +88,20 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="Run folders; the
     from deliberate.eval.report import write_report
 
     out.print(f"report: {write_report(run_dirs, out_file)}")
+
+
+@app.command("export-traces")
+@fail_cleanly
+def export_traces(run_dir: RunDir,
+                  out_file: Annotated[Path, typer.Option("--out", help="JSONL file for the SFT rows.")],
+                  correct_only: Annotated[bool, typer.Option(
+                      "--correct-only", help="Keep only paths the grader marked right (uses the gold answer).")]
+                  = False,
+                  overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False) -> None:
+    """The best path of each problem of a search run (by the run's own reward), as SFT data."""
+    from deliberate.train.export import export_traces as export
+
+    counts = export(run_dir, out_file, correct_only=correct_only, overwrite=overwrite)
+    skipped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k not in ("written", "out") and v)
+    out.print(f"{counts['written']} rows -> {counts['out']}" + (f" (skipped: {skipped})" if skipped else ""),
+              markup=False)
