@@ -117,9 +117,9 @@ class Meter:
         t0 = time.perf_counter()
         done = self.inner.generate([prompts[i] for i in run], [clamped[i] for i in run]) if run else []
         wall = time.perf_counter() - t0
-        gens: list[Generation] = [_empty(pr, p) for pr, p in zip(prompts, plist, strict=True)]
-        for i, g in zip(run, done, strict=True):
-            gens[i] = g
+        served = iter(done)  # the requests the cap refused come back empty
+        gens = [next(served) if q is not None else _empty(pr, p)
+                for pr, p, q in zip(prompts, plist, clamped, strict=True)]
         work = [g.prompt_tokens * len(g.completions) - g.cached_tokens + g.tokens_generated for g in gens]
         total = sum(work) or 1
         for i, (g, o) in enumerate(zip(gens, owners, strict=True)):

@@ -46,7 +46,6 @@ class PrefixCache:
         self.root = _Edge((), [], None)
         self.bytes = 0
         self.clock = itertools.count(1)
-        self.hits = self.lookups = 0  # tokens served, tokens asked (over every match call)
 
     def __len__(self) -> int:
         """Cached tokens."""
@@ -84,8 +83,6 @@ class PrefixCache:
         path, length = self._walk(ids)
         if limit is not None:
             length = min(length, limit)
-        self.lookups += len(ids)
-        self.hits += length
         if not length:
             return 0, None
         now, parts, left = next(self.clock), [], length

@@ -137,14 +137,12 @@ class TransformersBackend:
                                          think_format="</think>" in self.tokenizer.get_vocab())
         self._pieces: dict[int, str] = {}
         self.forward_positions = 0  # positions the model computed, padding included (the bench reads it)
-        self.forward_calls = 0
         self.model.register_forward_pre_hook(self._count_positions, with_kwargs=True)
 
     def _count_positions(self, module, args, kwargs) -> None:
         ids = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else (args[0] if args else None)
         if ids is not None:
             self.forward_positions += ids.numel()
-            self.forward_calls += 1
 
     def weights_files(self) -> list[str]:
         """The files holding the weights (what the run manifest hashes): the GGUF file, else the

@@ -17,19 +17,15 @@ from deliberate.errors import BadInput
 from deliberate.grading.vote import vote_key
 from deliberate.rewards import AGGREGATES, REWARDS, Path, path_value
 from deliberate.search.base import Result, Strategy, Trace, sample, traces_of
+from deliberate.search.self_consistency import SelfConsistencyConfig
 from deliberate.search.tree import token_confidence
 from deliberate.tasks.base import Problem, Task
 
 
 @dataclass(frozen=True)
-class BestOfNConfig:
-    n: int = field(default=16, metadata={"help": "samples per problem"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (> 0)"})
-    top_p: float = field(default=1.0, metadata={
-        "help": "nucleus sampling: the probability mass of the likeliest tokens kept (1: all)"})
-    max_tokens: int | None = field(default=None, metadata={
-        "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
-    shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
+class BestOfNConfig(SelfConsistencyConfig):
+    """Self-consistency's samples (n, temperature, top_p, max_tokens, shots), chosen by a reward."""
+
     reward: str = field(default="confidence", metadata={"help": f"the reward that scores paths: {', '.join(REWARDS)}"})
     aggregate: str = field(default="last", metadata={
         "help": f"how step scores make a path's score: {', '.join(AGGREGATES)}"})
@@ -37,10 +33,7 @@ class BestOfNConfig:
         "help": "best: the top-scored path; weighted: answers weighted by summed scores"})
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise BadInput(f"n must be >= 1, got {self.n}.")
-        if self.temperature <= 0:
-            raise BadInput(f"temperature must be > 0 for sampling, got {self.temperature}.")
+        super().__post_init__()
         if self.aggregate not in AGGREGATES:
             raise BadInput(f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}.")
         if self.vote not in ("best", "weighted"):
