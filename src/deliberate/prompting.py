@@ -75,6 +75,12 @@ def lab_translation(text: str, src: str, tgt: str) -> str:
     return f"{LAB_TRANSLATE[(src, tgt)]}\n{text}\n"
 
 
+def with_hint(question: str, answer: str) -> str:
+    """A question with its answer given, for STaR's rationalization: the model writes a rationale
+    that reaches the answer, and the rationale is then trained under the plain question."""
+    return f"{question} (Hint: the answer is {answer}.)"
+
+
 @cache
 def mgsm_exemplars(lang: str) -> list[tuple[str, str]]:
     data = json.loads((data_dir() / "mgsm" / "exemplars.json").read_text(encoding="utf-8"))

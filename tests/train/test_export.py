@@ -47,3 +47,21 @@ def test_a_run_without_rewards_is_refused_in_one_line(tmp_path):
 def test_the_command_writes_and_counts(tmp_path):
     result = CliRunner().invoke(app, ["export-traces", str(run(tmp_path, n=2)), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 0 and "1 rows ->" in result.output and "1 no answer" in result.output
+
+
+@pytest.mark.slow  # reason: a real mcts run on the lab model (about 10 s)
+def test_an_mcts_run_on_the_lab_model_exports_its_best_paths(tmp_path, lab):
+    from deliberate.tasks import load_task
+
+    task = load_task("lab-en")
+    summary = evaluate(task, lab, get_strategy("mcts", iterations=2), limit=3, out_dir=tmp_path / "mcts")
+    counts = export_traces(summary["out"], tmp_path / "sft.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert counts["written"] == len(rows) >= 1 and all(r["strategy"] == "mcts" for r in rows)
+    from deliberate.eval.runner import read_rows
+
+    recorded = {r["id"]: r for r in read_rows(tmp_path / "mcts" / "results.jsonl")}
+    for r in rows:  # the path with the highest reward the run recorded for its problem
+        pool = [s for s in recorded[r["id"]]["samples"] if s["answer"] is not None and s["reward"] is not None]
+        assert r["reward"] == max(s["reward"] for s in pool) and len(pool) >= 1
+        assert r["question"] == recorded[r["id"]]["question"] and r["solution"] in {s["text"] for s in pool}

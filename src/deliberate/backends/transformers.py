@@ -94,6 +94,14 @@ def _new_cache(config) -> DynamicCache:
     return cache
 
 
+def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
+    """The prompt text for a conversation, ending where the assistant's answer begins (a plain
+    "Role: text" transcript for a tokenizer without a chat template)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+
+
 class TransformersBackend:
     """`generate` and `score` over a Hugging Face causal LM."""
 
@@ -188,10 +196,7 @@ class TransformersBackend:
         return [len(self.encode(t)) for t in texts]
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
-        """The prompt text for a conversation, ending where the assistant's answer begins."""
-        if self.capabilities.chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+        return render_chat(self.tokenizer, messages)
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, prompts: Sequence[PromptInput],

@@ -142,3 +142,25 @@ def config_rows(config: type) -> list[tuple[str, str, str, str]]:
         shown = f"--[no-]{dashed[2:]}" if kind is bool else dashed  # the two flags in one short cell
         rows.append((shown, kind.__name__ + (" | None" if optional else ""), str(f.default), field_help(f)))
     return rows
+
+
+def with_config_options(config: type) -> Callable[[F], F]:
+    """Give a command one flag per field of a config dataclass (a trainer's): the help is the
+    field's `metadata["help"]`, the default the field's, and typer passes the values back in the
+    command's `**options`, ready for `config(**options)`. A field added is a flag, no edit here."""
+
+    def wrap(fn: F) -> F:
+        sig = inspect.signature(fn, eval_str=True)
+        params = list(sig.parameters.values())
+        if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+            raise TypeError(f"{fn.__name__} needs a **options parameter to receive {config.__name__}'s fields.")
+        derived = []
+        for f in fields(config):
+            kind, optional = field_type(config, f)
+            option = typer.Option(flag(f.name, kind), help=escape(field_help(f)))
+            derived.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                             annotation=Annotated[kind | None if optional else kind, option]))
+        fn.__signature__ = sig.replace(parameters=[*params[:-1], *derived])  # type: ignore[attr-defined]
+        return fn
+
+    return wrap

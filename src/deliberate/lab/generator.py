@@ -190,6 +190,17 @@ def heldout_split(n: int = 500, d: Difficulty = DEFAULT_DIFFICULTY, split: str =
     return out
 
 
+TRAIN_SPLIT_SEED = 20_241_123  # a fixed training split (RL prompts, STaR), drawn like the held-out ones
+
+
+def train_split(n: int = 2000, d: Difficulty = DEFAULT_DIFFICULTY) -> list[LabProblem]:
+    """A fixed list of training problems at the test difficulty, none equal to a held-out one:
+    the prompts of GRPO and STaR, which need problems with answers rather than an endless stream."""
+    exclude = {p.key() for split in ("test", "valid") for p in heldout_split(500, d, split)}
+    stream = train_stream(TRAIN_SPLIT_SEED, [d], exclude)
+    return [next(stream) for _ in range(n)]
+
+
 def train_stream(seed: int, difficulties: list[Difficulty], exclude: set[str]):
     """Endless training problems from a curriculum mix, never equal to a held-out problem."""
     if seed in (TEST_SEED, VALID_SEED):

@@ -152,8 +152,13 @@ def load_lab_translation(src: str, tgt: str, n: int = 500) -> list[Problem]:
 
 
 def load_lab(lang: str, n: int = 500, split: str = "test") -> list[Problem]:
-    from deliberate.lab.generator import heldout_split
+    """A lab split; training problems also carry their reference solution (SFT reads it)."""
+    from deliberate.lab.generator import heldout_split, train_split
 
     prefix = "lab" if split == "test" else f"lab-{split}"
+    if split == "train":
+        return [Problem(f"{prefix}-{i}", p.question[lang], str(p.answer),
+                        {"lang": lang, "ops": p.n_ops, "solution": p.solution(lang)})
+                for i, p in enumerate(train_split(n))]
     return [Problem(f"{prefix}-{i}", p.question[lang], str(p.answer), {"lang": lang, "ops": p.n_ops})
             for i, p in enumerate(heldout_split(n, split=split))]

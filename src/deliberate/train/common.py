@@ -1,0 +1,227 @@
+"""What every trainer shares: the run's options, its output folder, the hardware flags, the
+metrics log and the progress bar.
+
+The trainers are TRL's; this module only makes them behave alike from the command line: a run
+never writes into a folder that holds other work unless `overwrite` says so, `resume` continues
+from the last checkpoint exactly (transformers' Trainer restores the optimizer, the scheduler,
+the data order and the RNG states), every logged step lands in `metrics.jsonl` beside the
+checkpoints, and the same flags work on a laptop's CPU and on a GPU (bf16 only where the GPU
+has it; TRL's CPU defaults would otherwise refuse to start, see ../shared/RECIPES.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deliberate.errors import BadInput
+
+METRICS = "metrics.jsonl"
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field with its command-line help (the CLI derives the flags from these)."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Options every trainer takes. Each trainer's config extends it."""
+
+    model: str = opt("lab", "model to train: lab, hf:ID or a directory saved with save_pretrained")
+    out: str = opt("runs/train", "output folder: checkpoints, metrics.jsonl, the final model")
+    overwrite: bool = opt(False, "replace an output folder that already holds a run")
+    resume: bool = opt(False, "continue from the last checkpoint in the output folder")
+    seed: int = opt(0, "seed of data order, sampling and initialization")
+    threads: int | None = opt(None, "torch CPU threads (default: torch's)")
+    max_steps: int = opt(100, "optimizer steps")
+    learning_rate: float = opt(1e-4, "peak learning rate")
+    warmup_ratio: float = opt(0.0, "share of steps spent warming the learning rate up")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    batch_size: int = opt(8, "sequences (SFT) or completions (GRPO) per device per step")
+    grad_accum: int = opt(1, "gradient accumulation steps")
+    save_steps: int = opt(50, "write a checkpoint every this many steps")
+    logging_steps: int = opt(1, "log metrics every this many steps")
+
+    def validate(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}.")
+        if self.learning_rate <= 0:
+            raise BadInput(f"--learning-rate must be > 0, got {self.learning_rate}.")
+        if self.threads is not None and self.threads < 1:
+            raise BadInput(f"--threads must be >= 1, got {self.threads}.")
+        if self.resume and self.overwrite:
+            raise BadInput("--resume and --overwrite contradict each other: choose one.")
+
+    def trainer_args(self) -> dict[str, Any]:
+        """The TrainingArguments every TRL config here shares, with the hardware flags."""
+        import warnings
+
+        import torch
+
+        # TRL's configs still set the old name of activation checkpointing (off here): a warning per run
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+        gpu = torch.cuda.is_available()
+        return dict(output_dir=self.out, max_steps=self.max_steps, learning_rate=self.learning_rate,
+                    warmup_steps=round(self.warmup_ratio * self.max_steps), weight_decay=self.weight_decay,
+                    per_device_train_batch_size=self.batch_size, gradient_accumulation_steps=self.grad_accum,
+                    save_steps=self.save_steps, logging_steps=self.logging_steps, seed=self.seed,
+                    data_seed=self.seed, save_strategy="steps", save_total_limit=None,
+                    bf16=gpu and torch.cuda.is_bf16_supported(), use_cpu=not gpu, gradient_checkpointing=False,
+                    report_to=["tensorboard"] if _has("tensorboard") else "none", disable_tqdm=True,
+                    dataloader_num_workers=0, lr_scheduler_type="cosine")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def model_path(spec: str) -> str:
+    """A trainable model's directory or hub id from a model spec (the backends' spellings)."""
+    from deliberate.backends import lab_model_dir
+
+    if spec == "lab":
+        return str(lab_model_dir())
+    if spec.startswith("hf:"):
+        return spec.removeprefix("hf:")
+    if spec.startswith("gguf:") or spec == "smollm2":
+        raise BadInput(f"{spec}: a GGUF model is quantized and cannot be trained; pass a model saved with "
+                       "save_pretrained (a directory) or hf:ID.")
+    if Path(spec).expanduser().is_dir():
+        return str(Path(spec).expanduser())
+    raise BadInput(f"model {spec!r} is not a directory, `lab` or hf:ID.")
+
+
+def prepare_out(cfg: TrainConfig) -> str | None:
+    """Make the output folder safe to write; return the checkpoint to resume from, if any."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder.")
+    busy = out.is_dir() and any(out.iterdir())
+    if cfg.resume:
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if last is None:
+            raise BadInput(f"--resume: no checkpoint-N folder in {out} to resume from.")
+        saved = out / "run_config.json"
+        if saved.exists():
+            before = json.loads(saved.read_text())
+            changed = [k for k, v in asdict(cfg).items()
+                       if k not in ("out", "resume", "overwrite", "threads", "max_steps") and before.get(k, v) != v]
+            if changed:
+                raise BadInput(f"--resume with options that differ from the run in {out}: {', '.join(changed)}.")
+        _trim_metrics(out / METRICS, int(Path(last).name.split("-")[1]))
+        return last
+    if busy:
+        if not cfg.overwrite:
+            raise BadInput(f"{out} already holds files; pass --overwrite to replace them or --resume to continue.")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    return None
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop logged steps after the checkpoint a resumed run restarts from (they are redone)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def callbacks(out: str, total: int, label: str) -> list:
+    """The metrics log and the progress bar, as transformers callbacks (made here so that
+    importing this module does not import transformers)."""
+    from transformers import TrainerCallback
+
+    class MetricsLog(TrainerCallback):
+        """Every `on_log` record as one JSON line with its step: the file a plot or a table reads."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                rec = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
+                with (Path(out) / METRICS).open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+
+    class RichProgress(TrainerCallback):
+        """A rich bar with the latest loss or reward, in place of transformers' tqdm bar."""
+
+        def __init__(self) -> None:
+            self.bar, self.task, self.info = None, None, ""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            console = Console(stderr=True)
+            self.bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+                                disable=not console.is_terminal)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total, completed=state.global_step, info="")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(self.task, completed=state.global_step, info=self.info)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            shown = [f"{k} {logs[k]:.3f}" for k in ("loss", "reward", "frac_reward_zero_std") if k in logs]
+            self.info = "  ".join(shown)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.stop()
+
+    return [MetricsLog(), RichProgress()]
+
+
+def _plain(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+
+
+def quiet_trainer(trainer) -> None:
+    """Remove transformers' own printing callbacks (our bar and log replace them)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+
+
+def read_metrics(out: str | Path) -> list[dict]:
+    path = Path(out) / METRICS
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def finish(trainer, cfg: TrainConfig, resume_from: str | None) -> Path:
+    """Train (from the checkpoint when resuming) and save the final model and tokenizer in `out`."""
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    quiet_trainer(trainer)
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(cfg.out)
+    _mark_lab(Path(cfg.out), cfg.model)
+    return Path(cfg.out)
+
+
+def _mark_lab(out: Path, spec: str) -> None:
+    """A model trained from a lab model keeps the lab prompt format (a config key transformers
+    does not know and may drop on save)."""
+    src = Path(model_path(spec)) / "config.json"
+    dest = out / "config.json"
+    if not (src.exists() and dest.exists()):
+        return
+    style = json.loads(src.read_text()).get("deliberate_prompt_style")
+    cfg = json.loads(dest.read_text())
+    if style and cfg.get("deliberate_prompt_style") != style:
+        cfg["deliberate_prompt_style"] = style
+        dest.write_text(json.dumps(cfg, indent=2) + "\n")

@@ -1,0 +1,142 @@
+"""Training data: SFT rows from a file or a task, prompts for RL, all in the model's own format.
+
+Every row becomes TRL's prompt-completion shape (`{"prompt", "completion"}`), so SFTTrainer puts
+the loss on the completion only. A file may hold `{"question", "solution"}` rows (what
+`deliberate export-traces` writes; the prompt is built the way `eval` would ask the question,
+zero-shot) or `{"prompt", "completion"}` rows (used as they are). A bad row is refused with its
+file and line, before any training starts.
+
+Task sources: `lab` is the lab model's own training mix (every format of `deliberate.lab.formats`,
+both languages, generated without end and never equal to a held-out problem); a task whose
+problems carry a reference solution (`lab-en-train`, `lab-zh-train`) gives question/solution rows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deliberate.errors import BadInput, UnknownName
+
+
+@dataclass
+class PromptView:
+    """What prompting reads off a backend (its format and chat rendering), without the weights:
+    trainers build the prompts `eval` would send, from the tokenizer and config alone."""
+
+    spec: str
+    prompt_style: str
+    tokenizer: Any
+
+    @classmethod
+    def load(cls, spec: str, path: str) -> PromptView:
+        from transformers import AutoConfig, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+            config = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise BadInput(f"could not load model {spec!r}: {str(e).strip().splitlines()[0]}") from None
+        has_chat = bool(getattr(tok, "chat_template", None))
+        style = getattr(config, "deliberate_prompt_style", None) or ("chat" if has_chat else "completion")
+        return cls(spec, style, tok)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        from deliberate.backends.transformers import render_chat
+
+        return render_chat(self.tokenizer, messages)
+
+
+def prompt_for(question: str, view: PromptView, task=None, shots: int = 0) -> str:
+    """The prompt `eval` would send for a question (zero-shot unless `shots`), as text."""
+    from deliberate.prompting import build_prompt
+    from deliberate.tasks import Problem, Task
+
+    task = task or Task("sft", "training rows", list, lang=None)
+    return build_prompt(task, Problem("row", question, ""), view, shots=shots).text  # type: ignore[arg-type]
+
+
+def _text(row: dict, key: str, where: str) -> str:
+    v = row.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise BadInput(f"{where}: field {key!r} must be a non-empty string, got {json.dumps(v)[:60]}.")
+    return v
+
+
+def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
+    """prompt/completion rows from a JSONL file of question/solution or prompt/completion rows."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read {path}: {e}") from None
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BadInput(f"{where}: not valid JSON ({e.msg}).") from None
+        if not isinstance(row, dict):
+            raise BadInput(f"{where}: expected a JSON object, got {type(row).__name__}.")
+        if "prompt" in row or "completion" in row:
+            rows.append({"prompt": _text(row, "prompt", where), "completion": _text(row, "completion", where)})
+        elif "question" in row or "solution" in row:
+            q, s = _text(row, "question", where), _text(row, "solution", where)
+            rows.append({"prompt": prompt_for(q, view), "completion": s})
+        else:
+            raise BadInput(f"{where}: a row needs question/solution or prompt/completion fields, "
+                           f"got {', '.join(row) or 'none'}.")
+    if not rows:
+        raise BadInput(f"{path}: no rows.")
+    return rows
+
+
+def lab_mix(n: int, seed: int, mix: dict[str, float] | None = None, languages: tuple[str, ...] = ("en", "zh"),
+            difficulties=None) -> list[dict]:
+    """`n` examples of the lab training mix as prompt/completion rows (a pure function of seed)."""
+    from deliberate.lab import formats
+    from deliberate.lab.generator import heldout_split, train_stream
+    from deliberate.lab.train import CURRICULUM
+
+    exclude = {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
+    stream, rng = train_stream(seed, difficulties or CURRICULUM, exclude), random.Random(seed)
+    rows = []
+    for _ in range(n):
+        segs = formats.example(next(stream), rng.choice(languages), rng, mix or formats.MIX)
+        cut = next(i for i, (_, trained) in enumerate(segs) if trained)
+        if any(not trained for _, trained in segs[cut:]):
+            raise AssertionError("a lab example must put its untrained segments first")
+        rows.append({"prompt": "".join(t for t, _ in segs[:cut]), "completion": "".join(t for t, _ in segs[cut:])})
+    return rows
+
+
+def sft_rows(data: str, view: PromptView, *, examples: int, seed: int) -> list[dict]:
+    """Rows from a file, `lab` (the lab mix) or a task with reference solutions."""
+    if Path(data).expanduser().is_file():
+        return read_sft_file(Path(data).expanduser(), view)
+    if data == "lab":
+        return lab_mix(examples, seed)
+    from deliberate.tasks import load_task
+
+    try:
+        task = load_task(data)
+    except UnknownName:
+        raise BadInput(f"--data {data!r} is neither a file nor a task (or `lab`, the lab training mix).") from None
+    rows = [{"prompt": prompt_for(p.question, view, task), "completion": p.meta["solution"]}
+            for p in task.problems if p.meta.get("solution")]
+    if not rows:
+        raise BadInput(f"task {data} has no reference solutions to train on; pass a file of question/solution rows.")
+    return rows
+
+
+def to_dataset(rows: list[dict]):
+    import datasets
+
+    datasets.disable_progress_bars()  # its per-map bars would bury the trainer's own progress
+    return datasets.Dataset.from_list(rows)

@@ -1,0 +1,150 @@
+"""`deliberate train grpo`: TRL's GRPOTrainer with the project's grader as the accuracy reward.
+
+DeepSeek-R1 (Guo et al. 2025, section 2.2) trains with group-relative advantages over G samples
+per prompt and two rule-based rewards, accuracy and format; TRL implements the objective, and
+this file only builds what it needs: prompts the way `eval` asks them (so what is learnt is what
+is measured), the reward callables (`deliberate.train.rewards`, or a user's by dotted path), and
+TRL's config from ours. Before the first step each reward is called on one real group of the
+model's own samples and checked (one value per completion, numbers, no NaN); a reward whose
+values do not vary over the group is named in a warning, since a group with zero spread has zero
+advantage and teaches nothing. TRL then logs the share of such groups (`frac_reward_zero_std`)
+at every step, and it lands in metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deliberate.errors import BadInput
+from deliberate.train.common import TrainConfig, callbacks, finish, model_path, opt, prepare_out
+from deliberate.train.rewards import THINK_OPEN, check_group, resolve
+
+EVAL_SPLITS = ("lab-en", "lab-zh", "lab-en-valid", "lab-zh-valid", "gsm8k", "math500", "game24")
+
+
+@dataclass
+class GRPORunConfig(TrainConfig):
+    task: str = opt("lab-en-train", "task whose problems are the prompts (a training split)")
+    limit: int | None = opt(None, "use only the first N problems of the task")
+    num_generations: int = opt(8, "completions per prompt: the group advantages are computed over")
+    beta: float = opt(0.0, "KL coefficient against the starting model (0: no reference model)")
+    epsilon: float = opt(0.2, "clipping range of the importance ratio")
+    loss_type: str = opt("dapo", "TRL's loss: grpo, dapo, dr_grpo or bnpo")
+    max_completion_length: int = opt(160, "tokens per completion")
+    temperature: float = opt(1.0, "sampling temperature of the completions")
+    rewards: str = opt("accuracy,format", "comma-separated rewards: accuracy, format, think, "
+                                          "second_attempt, or module:function")
+    reward_weights: str | None = opt(None, "comma-separated weights, one per reward (default: 1 each)")
+    think: bool = opt(False, "open <think> at the end of each prompt (R1's template; the model must think)")
+    shots: int = opt(0, "worked examples in each prompt")
+    learning_rate: float = opt(1e-5, "peak learning rate")
+    batch_size: int = opt(16, "completions per device per step (a multiple of num-generations)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_generations < 2:
+            raise BadInput(f"--num-generations must be >= 2 (advantages are relative to a group), "
+                           f"got {self.num_generations}.")
+        if self.batch_size % self.num_generations:
+            raise BadInput(f"--batch-size ({self.batch_size}) must be a multiple of --num-generations "
+                           f"({self.num_generations}): it counts completions.")
+        if self.loss_type not in ("grpo", "dapo", "dr_grpo", "bnpo"):
+            raise BadInput(f"--loss-type must be grpo, dapo, dr_grpo or bnpo, got {self.loss_type!r}.")
+        if self.beta < 0 or self.epsilon <= 0 or self.temperature <= 0:
+            raise BadInput("--beta must be >= 0, --epsilon and --temperature > 0.")
+        if self.max_completion_length < 1 or (self.limit is not None and self.limit < 1):
+            raise BadInput("--max-completion-length and --limit must be >= 1.")
+
+    def reward_names(self) -> list[str]:
+        names = [r.strip() for r in self.rewards.split(",") if r.strip()]
+        if not names:
+            raise BadInput("--rewards names no reward.")
+        return names
+
+    def weights(self) -> list[float] | None:
+        if self.reward_weights is None:
+            return None
+        try:
+            w = [float(x) for x in self.reward_weights.split(",")]
+        except ValueError:
+            raise BadInput(f"--reward-weights must be numbers, got {self.reward_weights!r}.") from None
+        if len(w) != len(self.reward_names()):
+            raise BadInput(f"--reward-weights has {len(w)} values for {len(self.reward_names())} rewards.")
+        return w
+
+
+def prompt_rows(cfg: GRPORunConfig, view) -> list[dict]:
+    """One row per problem: the prompt `eval` would send (plus `<think>` when asked), gold, task."""
+    from deliberate.tasks import load_task
+    from deliberate.train.data import prompt_for
+
+    task = load_task(cfg.task)
+    if not task.has_answer_key:
+        raise BadInput(f"task {cfg.task} has no answer key to reward (GRPO's accuracy needs one).")
+    problems = task.problems[: cfg.limit] if cfg.limit else task.problems
+    tail = f"{THINK_OPEN}\n" if cfg.think else ""
+    return [{"prompt": prompt_for(p.question, view, task, cfg.shots) + tail, "gold": p.answer, "task": cfg.task}
+            for p in problems]
+
+
+def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn) -> dict[str, list]:
+    """Sample one group for the first prompt with the model itself and check every reward on it."""
+    from deliberate.backends.transformers import TransformersBackend
+    from deliberate.params import SamplingParams
+
+    backend = TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
+    row = rows[0]
+    params = SamplingParams(n=cfg.num_generations, temperature=cfg.temperature,
+                            max_tokens=cfg.max_completion_length, seed=cfg.seed)
+    comps = backend.generate([row["prompt"]], params)[0].completions
+    n = len(comps)
+    batch = {k: [v] * n for k, v in row.items()}
+    batch.update(prompts=batch.pop("prompt"), completions=[c.text for c in comps],
+                 completion_ids=[list(c.token_ids) for c in comps])
+    seen = {}
+    for name, fn in zip(cfg.reward_names(), funcs, strict=True):
+        values, flat = check_group(fn, name, batch, n)
+        seen[name] = values
+        if flat:
+            warn(f"warning: reward {name} gave every completion of the first group the same value "
+                 f"({values[0]}); groups like it have zero advantage and teach nothing.")
+    return seen
+
+
+def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -> Path:
+    """Train `cfg.model` with GRPO on `cfg.task` (or on `rows`: prompt/gold/task and any columns
+    the rewards read) into `cfg.out`."""
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    from deliberate.train.data import PromptView, to_dataset
+
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.task in EVAL_SPLITS or cfg.task.startswith("mgsm-"):
+        warn(f"warning: {cfg.task} is an evaluation split; accuracy measured on it after training is not held out.")
+    funcs = [resolve(r) for r in cfg.reward_names()]
+    weights = cfg.weights()
+    view = PromptView.load(cfg.model, model_path(cfg.model))
+    rows = rows if rows is not None else prompt_rows(cfg, view)
+    if not rows:
+        raise BadInput(f"no training prompts in {cfg.task}.")
+    resume_from = prepare_out(cfg)
+    if resume_from is None:  # a resumed run was checked when it started
+        step0_check(cfg, rows, funcs, warn)
+    for fn, name in zip(funcs, cfg.reward_names(), strict=True):
+        if not hasattr(fn, "__name__"):
+            fn.__name__ = name  # TRL names the logged reward columns after the function
+    tok = view.tokenizer
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    args = GRPOConfig(**cfg.trainer_args(), num_generations=cfg.num_generations, beta=cfg.beta,
+                      epsilon=cfg.epsilon, loss_type=cfg.loss_type, max_completion_length=cfg.max_completion_length,
+                      temperature=cfg.temperature, reward_weights=weights, shuffle_dataset=True)
+    model = model_path(cfg.model)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(rows),
+                          processing_class=tok, callbacks=callbacks(cfg.out, cfg.max_steps, "grpo"))
+    return finish(trainer, cfg, resume_from)

@@ -1,0 +1,86 @@
+"""`deliberate train sft`: TRL's SFTTrainer on question/solution data, loss on the solution only.
+
+Distillation (DeepSeek-R1 section 4.1, s1) and the lab model's own pretraining both go through
+here. Rows come from `deliberate.train.data` in TRL's prompt-completion shape, so SFTTrainer
+masks the prompt (`completion_only_loss`). With `packing`, rows are concatenated and cut into
+windows of `max_length` tokens ("wrapped", as a pretraining loop packs text): every position of
+the model's declared context is trained, which is what the lab model needs (the first one was
+trained on 256-token windows while declaring 512 positions, and fell apart past 256).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from deliberate.errors import BadInput
+from deliberate.train.common import TrainConfig, callbacks, finish, model_path, opt, prepare_out
+
+
+@dataclass
+class SFTRunConfig(TrainConfig):
+    data: str = opt("lab", "JSONL file (question/solution or prompt/completion rows), a task with solutions, "
+                           "or `lab` (the lab training mix)")
+    examples: int = opt(20_000, "rows drawn from `lab` (ignored for a file or task)")
+    max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
+    packing: bool = opt(False, "pack rows into full windows of max-length tokens")
+    epochs: float = opt(1.0, "passes over the data (max-steps stops sooner)")
+    init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.examples < 1:
+            raise BadInput(f"--examples must be >= 1, got {self.examples}.")
+        if self.max_length is not None and self.max_length < 8:
+            raise BadInput(f"--max-length must be >= 8, got {self.max_length}.")
+
+
+def load_model(cfg: SFTRunConfig):
+    """The model to fine-tune, or a fresh one of its architecture when `init_from_config`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = model_path(cfg.model)
+    try:
+        if cfg.init_from_config:
+            torch.manual_seed(cfg.seed)
+            return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
+
+
+def trl_config(cfg: SFTRunConfig, context: int):
+    from trl import SFTConfig
+
+    return SFTConfig(**cfg.trainer_args(), num_train_epochs=cfg.epochs, max_length=cfg.max_length or context,
+                     packing=cfg.packing, packing_strategy="wrapped", padding_free=False,
+                     completion_only_loss=True, dataset_num_proc=None, shuffle_dataset=True)
+
+
+def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
+    """Fine-tune `cfg.model` on `cfg.data` (or on `rows`, already prompt/completion) into `cfg.out`."""
+    import torch
+    from trl import SFTTrainer
+
+    from deliberate.train.data import PromptView, sft_rows, to_dataset
+
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    view = PromptView.load(cfg.model, model_path(cfg.model))
+    rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed)
+    resume_from = prepare_out(cfg)
+    model = load_model(cfg)
+    context = getattr(model.config, "max_position_embeddings", None) or 2048
+    if cfg.max_length and cfg.max_length > context:
+        raise BadInput(f"--max-length {cfg.max_length} exceeds the model's context ({context}).")
+    tok = view.tokenizer
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    trainer = SFTTrainer(model=model, args=trl_config(cfg, context), train_dataset=to_dataset(rows),
+                         processing_class=tok, callbacks=callbacks(cfg.out, cfg.max_steps, "sft"))
+    out = finish(trainer, cfg, resume_from)
+    (out / "data_summary.json").write_text(json.dumps({"rows": len(rows), "source": cfg.data}) + "\n")
+    return out

@@ -1,0 +1,121 @@
+"""The trainers on the lab model: a few steps each, exact resume, the output-folder rule, the
+step-0 reward checks, and the command line's one-line errors. TRL runs on CPU here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from deliberate.cli import app
+from deliberate.errors import BadInput
+from deliberate.train.common import read_metrics
+from deliberate.train.grpo import GRPORunConfig, step0_check, train_grpo
+from deliberate.train.rewards import accuracy
+from deliberate.train.sft import SFTRunConfig, train_sft
+
+pytest.importorskip("trl")
+
+SFT = dict(data="lab", examples=64, max_steps=4, save_steps=2, batch_size=2, packing=True, max_length=128, threads=1)
+GRPO = dict(task="lab-en-train", limit=8, max_steps=3, save_steps=2, batch_size=4, num_generations=4,
+            max_completion_length=48, threads=1, rewards="accuracy,think")
+
+
+def losses(out) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(out) if "loss" in r}
+
+
+def resumed_copy(src, tmp_path, keep: int):
+    """A copy of a finished run cut back to its checkpoint at step `keep`, as if killed after it."""
+    dst = tmp_path / "resumed"
+    shutil.copytree(src, dst)
+    for ck in dst.glob("checkpoint-*"):
+        if int(ck.name.split("-")[1]) > keep:
+            shutil.rmtree(ck)
+    return dst
+
+
+def test_sft_trains_saves_a_lab_model_and_resumes_exactly(tmp_path):
+    out = train_sft(SFTRunConfig(out=str(tmp_path / "run"), **SFT))
+    whole = losses(out)
+    assert sorted(whole) == [1, 2, 3, 4] and all(v > 0 for v in whole.values())
+    assert json.loads((out / "config.json").read_text())["deliberate_prompt_style"] == "lab"
+    assert (out / "checkpoint-2").is_dir() and (out / "model.safetensors").is_file()
+    again = resumed_copy(out, tmp_path, keep=2)
+    train_sft(SFTRunConfig(out=str(again), resume=True, **SFT))
+    assert losses(again) == whole  # steps 3 and 4 redone from the checkpoint: the same losses
+    from deliberate import load_backend
+
+    assert load_backend(str(out), threads=1).prompt_style == "lab"  # the trained model loads as a lab model
+
+
+def test_an_output_folder_is_never_overwritten_unless_asked(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(BadInput, match="already holds files; pass --overwrite"):
+        train_sft(SFTRunConfig(out=str(tmp_path / "run"), **SFT))
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+    with pytest.raises(BadInput, match="no checkpoint-N folder"):
+        train_sft(SFTRunConfig(out=str(tmp_path / "run"), resume=True, **SFT))
+    with pytest.raises(BadInput, match="contradict"):
+        train_sft(SFTRunConfig(out=str(tmp_path / "run"), resume=True, overwrite=True, **SFT))
+
+
+def test_a_resume_with_other_settings_is_refused(tmp_path):
+    out = train_sft(SFTRunConfig(out=str(tmp_path / "run"), **{**SFT, "max_steps": 2}))
+    with pytest.raises(BadInput, match="differ from the run.*learning_rate"):
+        train_sft(SFTRunConfig(out=str(out), resume=True, **{**SFT, "learning_rate": 1e-3}))
+
+
+def test_grpo_steps_log_rewards_and_zero_spread_and_resume_exactly(tmp_path):
+    warnings: list[str] = []
+    out = train_grpo(GRPORunConfig(out=str(tmp_path / "run"), **GRPO), warn=warnings.append)
+    recs = [r for r in read_metrics(out) if "loss" in r]
+    assert [r["step"] for r in recs] == [1, 2, 3]
+    for r in recs:  # the share of zero-spread groups and each reward's mean, every step
+        assert 0.0 <= r["frac_reward_zero_std"] <= 1.0
+        assert 0.0 <= r["rewards/accuracy/mean"] <= 1.0 and "rewards/think/mean" in r
+    again = resumed_copy(out, tmp_path, keep=2)
+    train_grpo(GRPORunConfig(out=str(again), resume=True, **GRPO), warn=warnings.append)
+    assert losses(again)[3] == pytest.approx(losses(out)[3], abs=1e-6)
+
+
+def test_step0_checks_every_reward_on_a_real_group():
+    cfg = GRPORunConfig(**{**GRPO, "rewards": "accuracy,tests.train.test_trainers:constant"})
+    rows = [{"prompt": "Tom has 3 apples. Tom buys 4 more. How many apples does Tom have now?\n", "gold": "7",
+             "task": "lab-en"}]
+    warned: list[str] = []
+    seen = step0_check(cfg, rows, [accuracy, constant], warned.append)
+    assert len(seen["accuracy"]) == 4 and set(seen["accuracy"]) <= {0.0, 1.0}
+    assert any("tests.train.test_trainers:constant" in w and "same value" in w for w in warned)
+    with pytest.raises(BadInput, match="one value per completion"):
+        step0_check(cfg, rows, [accuracy, lambda **kw: [1.0]], warned.append)
+
+
+def constant(prompts, completions, **_):
+    return [0.5] * len(completions)
+
+
+def test_grpo_options_are_checked_before_anything_loads(tmp_path):
+    for bad, msg in [({"num_generations": 3}, "multiple of --num-generations"),
+                     ({"num_generations": 1, "batch_size": 4}, "at least|>= 2"),
+                     ({"loss_type": "ppo"}, "--loss-type"), ({"rewards": "nosuch"}, "unknown reward"),
+                     ({"reward_weights": "1"}, "1 values for 2 rewards")]:
+        with pytest.raises(BadInput, match=msg):
+            train_grpo(GRPORunConfig(out=str(tmp_path / "x"), **{**GRPO, **bad}))
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_train_commands_fail_in_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Q", "solution": "S"}\n{"question": "Q2"}\n')
+    r = CliRunner().invoke(app, ["train", "sft", "--data", str(bad), "--out", str(tmp_path / "o"), "--max-steps", "1"])
+    assert r.exit_code == 2 and f"{bad}:2" in r.output and "solution" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["train", "grpo", "--num-generations", "3", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2 and "--num-generations" in r.output
+    r = CliRunner().invoke(app, ["train", "sft", "--model", "smollm2", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 2 and "GGUF" in r.output
+    r = CliRunner().invoke(app, ["train", "star", "--help"])
+    assert r.exit_code == 0 and "--rationalize" in r.output and "--valid-task" in r.output
