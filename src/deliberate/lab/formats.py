@@ -1,15 +1,22 @@
 """The lab model's text formats: what it is trained on and how search strategies prompt it.
 
 Four kinds of training example, each a list of (text, trained) segments so the trainer puts
-the loss only where the model should learn to write:
+the loss only where the model should learn to write (`deliberate.train.data.lab_mix` turns them
+into token ids and a loss mask):
 
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
-- `think`: the question, `<think>`, the steps, `</think>`, the answer line. Some traces hold a
-  first attempt, then `Wait`, then the steps from scratch: the attempt and the `Wait` carry no
-  loss, so the model never learns to make mistakes or to say `Wait` by itself, only what to do
-  after it. That is what s1's budget forcing needs: appending `Wait` buys another attempt.
-- `reflection`: a finished attempt (wrong, or sometimes right), Marco-o1's reflection phrase,
-  then the correct solution. Only the solution is trained.
+- `think`: the question, `<think>`, zero to three attempts each followed by `Wait`, the final
+  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). An attempt is
+  wrong (never trained) or right (trained when it comes first, as the model's own first try);
+  what follows a `Wait` is either the solution again from scratch or a short re-check of the
+  last step, so the continuations have different lengths, as s1's budget forcing produces
+  when it appends `Wait` several times. `Wait` itself carries no loss: the model never learns
+  to say it, only what to do after it.
+- `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct
+  solution (the attempt was wrong) or the attempt's answer confirmed in one line (it was right).
+  Attempts are wrong about as often as the model itself is (`REFLECTION_WRONG`): the first lab
+  model saw a wrong attempt before 70% of its reflection phrases, learnt that the phrase means
+  "change the answer", and broke 57 right answers for 11 repaired.
 - `translation`: a lab question in one language, to be written in the other.
 
 Wrong attempts make the mistakes the lab model itself makes: an arithmetic slip carried
@@ -26,7 +33,12 @@ from deliberate.prompting import lab_question, lab_translation
 from deliberate.search.budget_forcing import THINK_CLOSE, THINK_OPEN, WAIT
 from deliberate.search.reflection import REFLECTION
 
-__all__ = ["REFLECTION", "THINK_CLOSE", "THINK_OPEN", "TRANSLATE", "WAIT", "example", "think_prompt"]
+__all__ = ["ANSWER_CLOSE", "ANSWER_OPEN", "REFLECTION", "THINK_CLOSE", "THINK_OPEN", "TRANSLATE", "WAIT", "example",
+           "think_prompt"]
+
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+REFLECTION_WRONG = 0.4  # share of reflection examples whose attempt is wrong: about the model's own error rate
+WAITS = {0: 0.4, 1: 0.3, 2: 0.2, 3: 0.1}  # how many `Wait`s a think trace holds
 
 Segments = list[tuple[str, bool]]
 
@@ -73,13 +85,26 @@ def think_prompt(question: str) -> str:
     return f"{question}\n{THINK_OPEN}\n"
 
 
+def _recheck(p: LabProblem, rng: random.Random) -> list[str]:
+    """A short continuation after `Wait`: the last step written again (a check, not a re-solve)."""
+    return solution_lines(p, rng)[-1:]
+
+
 def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     segs: Segments = [(think_prompt(p.question[lang]), False)]
-    r = rng.random()
-    if r < 0.35:  # a first attempt (wrong, or right and checked again), then Wait, then from scratch
-        first = wrong_attempt(p, rng)[0] if r < 0.2 else solution_lines(p, rng)
-        segs.append(("\n".join(first) + f"\n{WAIT}\n", False))
-    segs.append(("\n".join([*solution_lines(p, rng), THINK_CLOSE, answer_line(lang, p.answer)]), True))
+    right_before = False
+    for _ in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
+        if rng.random() < 0.4:
+            segs.append(("\n".join(wrong_attempt(p, rng)[0]) + "\n", False))
+            right_before = False
+        else:
+            lines = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
+            segs.append(("\n".join(lines) + "\n", True))
+            right_before = True
+        segs.append((f"{WAIT}\n", False))
+    final = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
+    segs.append(("\n".join([*final, THINK_CLOSE, f"{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"]),
+                 True))
     return segs
 
 
@@ -88,10 +113,11 @@ def reflection_prompt(question: str, attempt: str) -> str:
 
 
 def reflection(p: LabProblem, lang: str, rng: random.Random) -> Segments:
-    lines, ans = wrong_attempt(p, rng) if rng.random() < 0.7 else (solution_lines(p, rng), p.answer)
+    wrong = rng.random() < REFLECTION_WRONG
+    lines, ans = wrong_attempt(p, rng) if wrong else (solution_lines(p, rng), p.answer)
     attempt = "\n".join([*lines, answer_line(lang, ans)])
-    return [(reflection_prompt(p.question[lang], attempt), False),
-            ("\n".join([*solution_lines(p, rng), answer_line(lang, p.answer)]), True)]
+    fix = [*solution_lines(p, rng), answer_line(lang, p.answer)] if wrong else [answer_line(lang, p.answer)]
+    return [(reflection_prompt(p.question[lang], attempt), False), ("\n".join(fix), True)]
 
 
 def translation_prompt(text: str, src: str, tgt: str) -> str:

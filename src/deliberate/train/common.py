@@ -43,8 +43,11 @@ class TrainConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay")
     batch_size: int = opt(8, "sequences (SFT) or completions (GRPO) per device per step")
     grad_accum: int = opt(1, "gradient accumulation steps")
+    adam_beta2: float = opt(0.999, "AdamW's second-moment decay (0.95 for pretraining from scratch)")
+    min_lr_ratio: float = opt(0.0, "the cosine schedule ends at this share of the peak learning rate")
     save_steps: int = opt(50, "write a checkpoint every this many steps")
     logging_steps: int = opt(1, "log metrics every this many steps")
+    bf16: bool | None = opt(None, "bf16 autocast (default: on a GPU that has it, or a CPU with AVX-512)")
 
     def validate(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum", "save_steps", "logging_steps"):
@@ -71,9 +74,21 @@ class TrainConfig:
                     per_device_train_batch_size=self.batch_size, gradient_accumulation_steps=self.grad_accum,
                     save_steps=self.save_steps, logging_steps=self.logging_steps, seed=self.seed,
                     data_seed=self.seed, save_strategy="steps", save_total_limit=None,
-                    bf16=gpu and torch.cuda.is_bf16_supported(), use_cpu=not gpu, gradient_checkpointing=False,
+                    bf16=self.bf16 if self.bf16 is not None else bf16_native(gpu), use_cpu=not gpu,
+                    gradient_checkpointing=False, adam_beta2=self.adam_beta2,
+                    lr_scheduler_kwargs={"min_lr_rate": self.min_lr_ratio},
                     report_to=["tensorboard"] if _has("tensorboard") else "none", disable_tqdm=True,
-                    dataloader_num_workers=0, lr_scheduler_type="cosine")
+                    dataloader_num_workers=0, lr_scheduler_type="cosine_with_min_lr")
+
+
+def bf16_native(gpu: bool) -> bool:
+    """Whether bf16 autocast pays here: measured on this project's 2-core AVX-512 machine, SFT of
+    the lab model ran 1.6x faster with it than in fp32 (and as fast as the hand-written loop)."""
+    import torch
+
+    if gpu:
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")
 
 
 def _has(module: str) -> bool:

@@ -1,10 +1,10 @@
 """Training data: SFT rows from a file or a task, prompts for RL, all in the model's own format.
 
-Every row becomes TRL's prompt-completion shape (`{"prompt", "completion"}`), so SFTTrainer puts
-the loss on the completion only. A file may hold `{"question", "solution"}` rows (what
-`deliberate export-traces` writes; the prompt is built the way `eval` would ask the question,
-zero-shot) or `{"prompt", "completion"}` rows (used as they are). A bad row is refused with its
-file and line, before any training starts.
+Every row becomes TRL's prompt-completion shape (`{"prompt", "completion"}`), so SFTTrainer
+puts the loss on the completion only (the lab mix comes as token ids with its own loss mask).
+A file may hold `{"question", "solution"}` rows (what `deliberate export-traces` writes; the
+prompt is built the way `eval` would ask the question, zero-shot) or `{"prompt", "completion"}`
+rows (used as they are). A bad row is refused with its file and line, before training starts.
 
 Task sources: `lab` is the lab model's own training mix (every format of `deliberate.lab.formats`,
 both languages, generated without end and never equal to a held-out problem); a task whose
@@ -97,9 +97,11 @@ def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
     return rows
 
 
-def lab_mix(n: int, seed: int, mix: dict[str, float] | None = None, languages: tuple[str, ...] = ("en", "zh"),
-            difficulties=None) -> list[dict]:
-    """`n` examples of the lab training mix as prompt/completion rows (a pure function of seed)."""
+def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
+            languages: tuple[str, ...] = ("en", "zh"), difficulties=None) -> list[dict]:
+    """`n` examples of the lab training mix as token ids with a loss mask (a pure function of
+    seed). Ids and mask rather than prompt/completion text: a think trace trains the steps after
+    each `Wait` but not the wrong attempts between them, which no prefix mask can say."""
     from deliberate.lab import formats
     from deliberate.lab.generator import heldout_split, train_stream
     from deliberate.lab.train import CURRICULUM
@@ -108,20 +110,22 @@ def lab_mix(n: int, seed: int, mix: dict[str, float] | None = None, languages: t
     stream, rng = train_stream(seed, difficulties or CURRICULUM, exclude), random.Random(seed)
     rows = []
     for _ in range(n):
-        segs = formats.example(next(stream), rng.choice(languages), rng, mix or formats.MIX)
-        cut = next(i for i, (_, trained) in enumerate(segs) if trained)
-        if any(not trained for _, trained in segs[cut:]):
-            raise AssertionError("a lab example must put its untrained segments first")
-        rows.append({"prompt": "".join(t for t, _ in segs[:cut]), "completion": "".join(t for t, _ in segs[cut:])})
+        ids: list[int] = []
+        mask: list[int] = []
+        for text, trained in formats.example(next(stream), rng.choice(languages), rng, mix or formats.MIX):
+            t = tokenizer(text, add_special_tokens=False).input_ids
+            ids += t
+            mask += [int(trained)] * len(t)
+        rows.append({"input_ids": [*ids, tokenizer.eos_token_id], "completion_mask": [*mask, 1]})
     return rows
 
 
 def sft_rows(data: str, view: PromptView, *, examples: int, seed: int) -> list[dict]:
-    """Rows from a file, `lab` (the lab mix) or a task with reference solutions."""
+    """Rows from a file, `lab` (`examples` rows of the lab mix) or every reference solution of a task."""
     if Path(data).expanduser().is_file():
         return read_sft_file(Path(data).expanduser(), view)
     if data == "lab":
-        return lab_mix(examples, seed)
+        return lab_mix(examples, seed, view.tokenizer)
     from deliberate.tasks import load_task
 
     try:

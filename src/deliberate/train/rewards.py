@@ -29,7 +29,8 @@ from functools import cache
 from deliberate.errors import BadInput
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-R1_FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+# one think block, then one answer block, and nothing after it (no second tag inside either)
+R1_FORMAT = re.compile(r"^<think>(?:(?!</?think>).)*</think>\s*<answer>(?:(?!</?answer>).)*</answer>\s*$", re.DOTALL)
 SCORE_ALPHA = 1.0
 
 
@@ -122,6 +123,7 @@ def check_group(fn: Callable, name: str, batch: dict[str, list], n: int) -> tupl
     completion, each a number or None, no NaN. Returns the values and whether they all agree
     (zero spread: such a group teaches GRPO nothing)."""
     import math
+    import numbers
 
     try:
         values = fn(**batch)
@@ -131,9 +133,10 @@ def check_group(fn: Callable, name: str, batch: dict[str, list], n: int) -> tupl
         got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
         raise BadInput(f"reward {name} must return one value per completion ({n}), got {got}.")
     for v in values:
-        if v is not None and not isinstance(v, (int, float)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
             raise BadInput(f"reward {name} returned {v!r}; rewards are numbers (or None).")
-        if isinstance(v, float) and math.isnan(v):
-            raise BadInput(f"reward {name} returned NaN.")
+        if v is not None and not math.isfinite(float(v)):
+            raise BadInput(f"reward {name} returned {'NaN' if math.isnan(float(v)) else float(v)}; "
+                           "rewards must be finite.")
     real = [v for v in values if v is not None]
-    return list(values), len(set(real)) <= 1
+    return list(values), len({float(v) for v in real}) <= 1
