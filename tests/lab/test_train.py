@@ -1,40 +1,42 @@
-import json
+"""The lab model's recipe (train sft from random weights), its training mix, select and export."""
 
+import json
+import random
+
+import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from deliberate.lab.train import LabTrainConfig, export_model, train
+from deliberate.lab import formats
+from deliberate.lab.generator import make_problem
+from deliberate.lab.train import export_model, recipe
+
+pytest.importorskip("trl")
 
 
-def tiny(out, steps):
-    return LabTrainConfig(out=str(out), steps=steps, batch_size=2, seq_len=64, hidden_size=32, layers=1, heads=2,
-                          intermediate_size=64, vocab_size=400, threads=1, save_every=2, warmup=1)
+def tiny(out, **kw):
+    return recipe(str(out), **{**dict(max_steps=2, examples=40, batch_size=2, max_length=64, save_steps=1,
+                                      threads=1, logging_steps=1), **kw})
 
 
-def test_training_logs_resumes_and_exports(tmp_path):
-    out = tmp_path / "run"
-    train(tiny(out, 2))
-    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert log[0]["step"] == 0 and log[-1]["step"] == 1
-    train(tiny(out, 4))  # resumes at step 2, does not start over
-    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [0, 1, 3]
-    dest = export_model(out, tmp_path / "exported")
+def test_the_recipe_trains_from_scratch_and_exports_a_lab_model(tmp_path):
+    from deliberate.lab.select import select
+    from deliberate.train.sft import train_sft
+
+    out = train_sft(tiny(tmp_path / "run"))
+    rows = select(out, tasks=("lab-en-valid",), limit=2, n=2, threads=1)
+    assert [r["step"] for r in rows] == [1, 2]  # every checkpoint, scored on validation
+    assert all(0 <= r["greedy"] <= 1 and r["pass_gap"] == r["pass@2"] - r["greedy"] for r in rows)
+    dest = export_model(out / "checkpoint-2", tmp_path / "exported")
     assert json.loads((dest / "config.json").read_text())["deliberate_prompt_style"] == "lab"
-    assert not (dest / "trainer_state.pt").exists()
+    assert not (dest / "optimizer.pt").exists()
     tok = AutoTokenizer.from_pretrained(dest)
-    model = AutoModelForCausalLM.from_pretrained(dest)
-    assert model.config.model_type == "llama"
+    assert AutoModelForCausalLM.from_pretrained(dest).config.max_position_embeddings == 512
     assert tok.decode(tok("汤姆有 12 个苹果。").input_ids) == "汤姆有 12 个苹果。"
     assert [tok.decode([i]) for i in tok(" 123").input_ids][-3:] == ["1", "2", "3"]  # one token per digit
 
 
 def test_training_examples_mask_what_must_not_be_learned():
-    """Prompts, wrong attempts and the reflection phrase carry no loss; solutions do."""
-    import random
-
-    from deliberate.lab import formats
-    from deliberate.lab.generator import make_problem
-
+    """Prompts, wrong attempts, `Wait` and the reflection phrase carry no loss; solutions do."""
     rng = random.Random(4)
     for _ in range(200):
         p = make_problem(rng)
@@ -43,21 +45,39 @@ def test_training_examples_mask_what_must_not_be_learned():
             trained = "".join(t for t, keep in segs if keep)
             untrained = "".join(t for t, keep in segs if not keep)
             assert trained and formats.REFLECTION not in trained and formats.WAIT + "\n" not in trained
-            if kind in ("plain", "think", "reflection"):
-                assert trained.rstrip().endswith((f"The answer is {p.answer}.", f"答案是 {p.answer}。"))
+            answer = (f"The answer is {p.answer}.", f"答案是 {p.answer}。")
+            if kind == "plain":
+                assert trained.rstrip().endswith(answer)
+            if kind == "think":  # R1's template: the answer in <answer> after </think>
+                assert trained.endswith(tuple(f"{formats.THINK_CLOSE}\n{formats.ANSWER_OPEN}{a}{formats.ANSWER_CLOSE}"
+                                              for a in answer))
             if kind == "reflection":
-                assert untrained.endswith(formats.REFLECTION + "\n")
+                assert untrained.endswith(formats.REFLECTION + "\n") and trained.rstrip().endswith(answer)
         lines, wrong = formats.wrong_attempt(p, rng)
         assert wrong != p.answer
 
 
-def test_select_scores_every_snapshot_on_validation(tmp_path):
-    from deliberate.lab.select import select
+def test_reflection_attempts_are_wrong_as_often_as_the_model_and_right_ones_are_confirmed():
+    rng = random.Random(5)
+    wrong = 0
+    for _ in range(2000):
+        p = make_problem(rng)
+        (prompt, _), (fix, _) = formats.reflection(p, "en", rng)
+        attempt_answer = prompt.split(formats.REFLECTION)[0].strip().splitlines()[-1]
+        if attempt_answer == f"The answer is {p.answer}.":
+            assert fix == attempt_answer  # confirmed in one line, not rewritten
+        else:
+            wrong += 1
+            assert len(fix.splitlines()) > 1 and fix.endswith(f"The answer is {p.answer}.")
+    assert abs(wrong / 2000 - formats.REFLECTION_WRONG) < 0.03
 
-    out = tmp_path / "run"
-    cfg = tiny(out, 4)
-    cfg.snapshots = True
-    train(cfg)
-    rows = select(out, tasks=("lab-en-valid",), limit=2, n=2, threads=1)
-    assert [r["step"] for r in rows] == [2, 4]
-    assert all(0 <= r["greedy"] <= 1 and r["pass_gap"] == r["pass@2"] - r["greedy"] for r in rows)
+
+def test_think_traces_hold_several_waits_of_different_lengths():
+    rng = random.Random(6)
+    waits, lengths = set(), set()
+    for _ in range(500):
+        segs = formats.think(make_problem(rng), "en", rng)
+        texts = [t for t, _ in segs]
+        waits.add(texts.count(f"{formats.WAIT}\n"))
+        lengths |= {len(texts[i + 1].splitlines()) for i, t in enumerate(texts[:-1]) if t == f"{formats.WAIT}\n"}
+    assert waits == set(formats.WAITS) and len(lengths) >= 4  # short re-checks and full re-solves

@@ -1,4 +1,4 @@
-"""`deliberate lab train`, `lab select` and `lab export`: the lab model's training and snapshots."""
+"""`deliberate lab train`, `lab select` and `lab export`: the lab model's recipe and its snapshots."""
 
 from __future__ import annotations
 
@@ -14,25 +14,19 @@ from deliberate.errors import BadInput
 
 @lab_app.command("train")
 @fail_cleanly
-def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Working folder (checkpoints, log).")]
+def lab_train(out_dir: Annotated[str, typer.Option("--out", help="Output folder (checkpoints, metrics).")]
               = "runs/lab-model",
-              steps: Annotated[int, typer.Option(help="Optimizer steps (the cosine schedule spans them).")] = 3000,
-              threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
-              seed: Annotated[int, typer.Option(help="Training data seed.")] = 1,
-              snapshots: Annotated[bool, typer.Option(help="Keep a loadable copy per checkpoint (out/step-N).")]
-              = False,
-              export: Annotated[Path | None, typer.Option(help="Copy the finished model here.")] = None) -> None:
-    """Train the lab model (resumes from the last checkpoint in --out)."""
-    from deliberate.lab.train import LabTrainConfig, export_model, train
+              max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: the recipe's).")] = None,
+              threads: Threads = None,
+              overwrite: Annotated[bool, typer.Option(help="Replace an output folder that holds a run.")] = False,
+              resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False) -> None:
+    """Train a lab model from scratch: `train sft` with the shipped model's recipe."""
+    from deliberate.lab.train import recipe
+    from deliberate.train.sft import train_sft
 
-    try:
-        cfg = LabTrainConfig(out=out_dir, steps=steps, threads=threads, seed=seed, snapshots=snapshots)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
-    path = train(cfg, out)
-    if export:
-        export_model(path, export)
-        out.print(f"exported to {export}")
+    overrides = {k: v for k, v in dict(max_steps=max_steps, threads=threads).items() if v is not None}
+    path = train_sft(recipe(out_dir, overwrite=overwrite, resume=resume, **overrides))
+    out.print(f"model saved to {path}; checkpoints beside it (score them with `deliberate lab select {path}`)")
 
 
 @lab_app.command("select")
@@ -43,7 +37,7 @@ def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder w
                temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
                min_step: Annotated[int, typer.Option(help="Skip snapshots before this step.")] = 0,
                threads: Threads = None) -> None:
-    """Score every snapshot on the validation split (never the test split): greedy, SC, pass@n."""
+    """Score every checkpoint on the validation split (never the test split): greedy, SC, pass@n."""
     from deliberate.lab.select import select
 
     if limit < 1 or n < 2:

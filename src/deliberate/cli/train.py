@@ -1,13 +1,15 @@
-"""`deliberate train sft | grpo | star`: the trainers, each flag a field of the trainer's config."""
+"""`deliberate train sft | grpo | star | plot`: the trainers (each flag a field of its config) and their curves."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from deliberate.cli.common import app, err, fail_cleanly, out
 from deliberate.cli.options import with_config_options
+from deliberate.errors import BadInput
 from deliberate.train.grpo import GRPORunConfig
 from deliberate.train.sft import SFTRunConfig
 from deliberate.train.star import StarConfig
@@ -51,3 +53,18 @@ def star(**options: Any) -> None:
     for r in rows:
         out.print(f"iteration {r['iteration']}: validation greedy {r['valid_accuracy']:.1%} "
                   f"({r['kept']} rationales kept, {r['rationalized']} rationalized)")
+
+
+@train_app.command("plot")
+@fail_cleanly
+def plot(runs: Annotated[list[Path], typer.Argument(help="Training output folders (their metrics.jsonl).")],
+         out_file: Annotated[Path, typer.Option("--out", help="Image to write (.png, .svg).")] = Path("curves.png"),
+         keys: Annotated[str, typer.Option(help="Comma-separated logged keys, one panel each.")]
+         = "reward,frac_reward_zero_std,loss",
+         smooth: Annotated[int, typer.Option(help="Moving average over this many logged steps.")] = 10) -> None:
+    """Plot the logged curves of one or more training runs."""
+    from deliberate.train.plot import plot_run
+
+    if smooth < 1:
+        raise BadInput(f"--smooth must be >= 1, got {smooth}.")
+    out.print(f"wrote {plot_run(runs, out_file, tuple(k.strip() for k in keys.split(',') if k.strip()), smooth)}")

@@ -1,7 +1,7 @@
 """`deliberate lab select`: score every snapshot of a training run on the validation split.
 
 Model selection must never look at the test split, so this reads only `lab-*-valid`. For
-each `step-N` snapshot it runs greedy and self-consistency (n samples) and reports greedy
+each `checkpoint-N` snapshot it runs greedy and self-consistency (n samples) and reports greedy
 accuracy, the majority vote's accuracy, pass@n and the two gaps search cares about: does the
 right answer appear among the samples (pass@n - greedy), and does voting find it (SC - greedy).
 """
@@ -15,11 +15,12 @@ from deliberate.errors import BadInput
 
 
 def snapshots(run_dir: str | Path) -> list[Path]:
-    found = sorted(Path(run_dir).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    found = [p for p in found if (p / "config.json").is_file()]
+    """The loadable checkpoints of a run: TRL's `checkpoint-N` folders (or older `step-N` ones)."""
+    found = [p for pat in ("checkpoint-*", "step-*") for p in Path(run_dir).glob(pat)
+             if p.name.split("-")[1].isdigit() and (p / "config.json").is_file()]
     if not found:
-        raise BadInput(f"no step-N snapshots with a model in {run_dir} (train with --snapshots).")
-    return found
+        raise BadInput(f"no checkpoint-N folders with a model in {run_dir}.")
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
 def select(run_dir: str | Path, *, tasks: tuple[str, ...] = ("lab-en-valid", "lab-zh-valid"), limit: int = 200,

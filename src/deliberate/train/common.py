@@ -48,6 +48,7 @@ class TrainConfig:
     save_steps: int = opt(50, "write a checkpoint every this many steps")
     logging_steps: int = opt(1, "log metrics every this many steps")
     bf16: bool | None = opt(None, "bf16 autocast (default: on a GPU that has it, or a CPU with AVX-512)")
+    time_limit_minutes: float | None = opt(None, "stop (with a checkpoint) after this many minutes of training")
 
     def validate(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum", "save_steps", "logging_steps"):
@@ -57,6 +58,8 @@ class TrainConfig:
             raise BadInput(f"--learning-rate must be > 0, got {self.learning_rate}.")
         if self.threads is not None and self.threads < 1:
             raise BadInput(f"--threads must be >= 1, got {self.threads}.")
+        if self.time_limit_minutes is not None and self.time_limit_minutes <= 0:
+            raise BadInput(f"--time-limit-minutes must be > 0, got {self.time_limit_minutes}.")
         if self.resume and self.overwrite:
             raise BadInput("--resume and --overwrite contradict each other: choose one.")
 
@@ -128,8 +131,8 @@ def prepare_out(cfg: TrainConfig) -> str | None:
         saved = out / "run_config.json"
         if saved.exists():
             before = json.loads(saved.read_text())
-            changed = [k for k, v in asdict(cfg).items()
-                       if k not in ("out", "resume", "overwrite", "threads", "max_steps") and before.get(k, v) != v]
+            free = ("out", "resume", "overwrite", "threads", "max_steps", "time_limit_minutes")  # may change
+            changed = [k for k, v in asdict(cfg).items() if k not in free and before.get(k, v) != v]
             if changed:
                 raise BadInput(f"--resume with options that differ from the run in {out}: {', '.join(changed)}.")
         _trim_metrics(out / METRICS, int(Path(last).name.split("-")[1]))
@@ -151,10 +154,23 @@ def _trim_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def callbacks(out: str, total: int, label: str) -> list:
-    """The metrics log and the progress bar, as transformers callbacks (made here so that
-    importing this module does not import transformers)."""
+def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None = None) -> list:
+    """The metrics log, the progress bar and the time limit, as transformers callbacks (made here
+    so that importing this module does not import transformers)."""
+    import time
+
     from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        """Stop after a wall-clock budget, saving a checkpoint there (compute-matched comparisons)."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t0 = time.time()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time_limit_minutes is not None and time.time() - self.t0 > 60 * time_limit_minutes:
+                control.should_training_stop = True
+                control.should_save = True
 
     class MetricsLog(TrainerCallback):
         """Every `on_log` record as one JSON line with its step: the file a plot or a table reads."""
@@ -195,7 +211,7 @@ def callbacks(out: str, total: int, label: str) -> list:
             if self.bar is not None:
                 self.bar.stop()
 
-    return [MetricsLog(), RichProgress()]
+    return [MetricsLog(), RichProgress(), TimeLimit()]
 
 
 def _plain(v: Any) -> Any:

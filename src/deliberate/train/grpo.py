@@ -146,5 +146,6 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
                       temperature=cfg.temperature, reward_weights=weights, shuffle_dataset=True)
     model = model_path(cfg.model)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(rows),
-                          processing_class=tok, callbacks=callbacks(cfg.out, cfg.max_steps, "grpo"))
+                          processing_class=tok,
+                          callbacks=callbacks(cfg.out, cfg.max_steps, "grpo", cfg.time_limit_minutes))
     return finish(trainer, cfg, resume_from)

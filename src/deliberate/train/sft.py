@@ -80,7 +80,8 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     trainer = SFTTrainer(model=model, args=trl_config(cfg, context), train_dataset=to_dataset(rows),
-                         processing_class=tok, callbacks=callbacks(cfg.out, cfg.max_steps, "sft"))
+                         processing_class=tok,
+                         callbacks=callbacks(cfg.out, cfg.max_steps, "sft", cfg.time_limit_minutes))
     out = finish(trainer, cfg, resume_from)
     (out / "data_summary.json").write_text(json.dumps({"rows": len(rows), "source": cfg.data}) + "\n")
     return out
