@@ -21,9 +21,11 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 # The scale-down rules, all of them: a flag's value is replaced, or the flag added where missing.
-SMALL = {"--limit": "2", "--n": "2", "--budgets": "1,2", "--iterations": "2", "--width": "2", "--expand": "2"}
+SMALL = {"--limit": "2", "--n": "2", "--budgets": "1,2", "--iterations": "2", "--width": "2", "--expand": "2",
+         "--max-steps": "2", "--problems": "4", "--samples": "2", "--valid-limit": "2"}
 SMOLLM2 = {"--limit": "1", "--max-tokens": "16"}  # a 135M float model on one thread: one short answer
-THREADED = {"solve", "eval", "demo", "reproduce", "scaling", "backend"}  # the commands that take --threads (set to 1)
+# the commands that take --threads (set to 1)
+THREADED = {"solve", "eval", "demo", "reproduce", "scaling", "backend", "sft", "grpo", "star"}
 
 
 def reads_runs(argv: list[str]) -> bool:

@@ -119,3 +119,39 @@ def test_the_train_commands_fail_in_one_line(tmp_path):
     assert r.exit_code == 2 and "GGUF" in r.output
     r = CliRunner().invoke(app, ["train", "star", "--help"])
     assert r.exit_code == 0 and "--rationalize" in r.output and "--valid-task" in r.output
+
+
+def test_a_time_limit_stops_with_a_checkpoint_and_the_curves_plot(tmp_path):
+    from deliberate.train.plot import plot_run
+
+    out = train_sft(SFTRunConfig(out=str(tmp_path / "run"), time_limit_minutes=1e-4, **SFT))
+    assert sorted(losses(out)) == [1] and (out / "checkpoint-1").is_dir()  # stopped after its first step
+    png = plot_run([out], tmp_path / "curves.png", keys=("loss", "reward"))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(BadInput, match="none of reward was logged"):
+        plot_run([out], tmp_path / "r.png", keys=("reward",))
+    with pytest.raises(BadInput, match="no metrics"):
+        plot_run([tmp_path], tmp_path / "x.png")
+
+
+def test_self_correction_prompts_hold_the_models_own_first_attempt(tmp_path):
+    from deliberate.backends import lab_model_dir
+    from deliberate.search.reflection import REFLECTION
+    from deliberate.train.data import PromptView
+    from deliberate.train.grpo import correction_rows, prompt_rows
+    from deliberate.train.rewards import second_attempt
+
+    cfg = GRPORunConfig(**{**GRPO, "limit": 3, "temperature": 1.0, "self_correct": True, "rewards": "second_attempt"})
+    plain = prompt_rows(cfg, PromptView.load("lab", str(lab_model_dir())))
+    rows = correction_rows(cfg, plain)
+    assert len(rows) == 3
+    for p, r in zip(plain, rows, strict=True):
+        assert r["prompt"].startswith(p["prompt"]) and r["prompt"].endswith(f"\n{REFLECTION}\n")
+        attempt = r["prompt"][len(p["prompt"]):-len(REFLECTION) - 2]
+        assert r["first_correct"] == bool(accuracy([p["prompt"]], [attempt], [p["gold"]], [p["task"]])[0])
+        # the reward pays a repair double, punishes a break, as SCoRe's shaping does
+        assert second_attempt([r["prompt"]], [f"The answer is {r['gold']}."], [r["gold"]], [r["task"]],
+                              [r["first_correct"]]) == [1.0 if r["first_correct"] else 2.0]
+    one = {**GRPO, "limit": 4, "max_steps": 1, "self_correct": True, "rewards": "second_attempt"}
+    out = train_grpo(GRPORunConfig(out=str(tmp_path / "sc"), **one), warn=lambda _: None)
+    assert "rewards/second_attempt/mean" in read_metrics(out)[0]

@@ -37,7 +37,11 @@ class GRPORunConfig(TrainConfig):
                                           "second_attempt, or module:function")
     reward_weights: str | None = opt(None, "comma-separated weights, one per reward (default: 1 each)")
     think: bool = opt(False, "open <think> at the end of each prompt (R1's template; the model must think)")
+    self_correct: bool = opt(False, "train the attempt after the reflection phrase (SCoRe): each prompt holds the "
+                                    "model's own first attempt; use with --rewards second_attempt")
     shots: int = opt(0, "worked examples in each prompt")
+    vllm: bool = opt(False, "generate the completions with vLLM (TRL's colocate mode; TRL 1.16 supports vLLM "
+                            "0.22-0.31, and the CPU build here is 0.32, so only on a GPU machine)")
     learning_rate: float = opt(1e-5, "peak learning rate")
     batch_size: int = opt(16, "completions per device per step (a multiple of num-generations)")
 
@@ -88,6 +92,28 @@ def prompt_rows(cfg: GRPORunConfig, view) -> list[dict]:
             for p in problems]
 
 
+def correction_rows(cfg: GRPORunConfig, rows: list[dict]) -> list[dict]:
+    """SCoRe's second-attempt prompts (Kumar et al. 2024): the model's own first attempt (at the
+    sampling temperature, seeded), then Marco-o1's reflection phrase, laid out as the reflection
+    strategy lays it out; `first_correct` says whether that attempt was right, for the reward."""
+    from deliberate.backends.transformers import TransformersBackend
+    from deliberate.grading import grade
+    from deliberate.params import SamplingParams
+    from deliberate.search.reflection import REFLECTION
+    from deliberate.tasks import load_task
+
+    task = load_task(cfg.task)
+    backend = TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
+    params = SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_completion_length, seed=cfg.seed)
+    gens = backend.generate([r["prompt"] for r in rows], params)
+    out = []
+    for r, g in zip(rows, gens, strict=True):
+        attempt = g.completions[0].text
+        out.append({**r, "prompt": f"{r['prompt']}{attempt}\n{REFLECTION}\n",
+                    "first_correct": grade(attempt, r["gold"], task.kind, task.lang).correct})
+    return out
+
+
 def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn) -> dict[str, list]:
     """Sample one group for the first prompt with the model itself and check every reward on it."""
     from deliberate.backends.transformers import TransformersBackend
@@ -125,10 +151,18 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
         torch.set_num_threads(cfg.threads)
     if cfg.task in EVAL_SPLITS or cfg.task.startswith("mgsm-"):
         warn(f"warning: {cfg.task} is an evaluation split; accuracy measured on it after training is not held out.")
+    if cfg.vllm:
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise BadInput("--vllm: vLLM is not installed (pip install 'vllm>=0.22,<0.32' on a GPU machine).")
     funcs = [resolve(r) for r in cfg.reward_names()]
     weights = cfg.weights()
     view = PromptView.load(cfg.model, model_path(cfg.model))
-    rows = rows if rows is not None else prompt_rows(cfg, view)
+    if rows is None:
+        rows = prompt_rows(cfg, view)
+        if cfg.self_correct:
+            rows = correction_rows(cfg, rows)
     if not rows:
         raise BadInput(f"no training prompts in {cfg.task}.")
     resume_from = prepare_out(cfg)
@@ -143,7 +177,8 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
         tok.pad_token = tok.eos_token
     args = GRPOConfig(**cfg.trainer_args(), num_generations=cfg.num_generations, beta=cfg.beta,
                       epsilon=cfg.epsilon, loss_type=cfg.loss_type, max_completion_length=cfg.max_completion_length,
-                      temperature=cfg.temperature, reward_weights=weights, shuffle_dataset=True)
+                      temperature=cfg.temperature, reward_weights=weights, shuffle_dataset=True,
+                      use_vllm=cfg.vllm, **({"vllm_mode": "colocate"} if cfg.vllm else {}))
     model = model_path(cfg.model)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(rows),
                           processing_class=tok,
