@@ -160,3 +160,9 @@ def test_check_group_says_whether_the_group_is_flat():
                                {**BATCH, "completions": ["The answer is 1.", "The answer is 2.", "x"],
                                 "gold": ["1"] * 3, "task": ["lab-en"] * 3}, 3)
     assert (values, flat) == ([1.0, 0.0, 0.0], False)
+
+
+def test_accuracy_gives_nothing_for_thinking_the_prompt_opened_and_never_closed():
+    prompts = ["Q\n<think>\n"] * 2
+    comps = ["6 + 7 = 13\nThe answer is 13.", "6 + 7 = 13\n</think>\n<answer>The answer is 13.</answer>"]
+    assert accuracy(prompts=prompts, completions=comps, gold=["13", "13"], task=["lab-en", "lab-en"]) == [0.0, 1.0]

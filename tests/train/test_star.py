@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -38,3 +39,21 @@ def test_star_refuses_what_it_cannot_use(tmp_path):
         train_star(StarConfig(out=str(tmp_path / "none"), resume=True, **TINY))
     with pytest.raises(BadInput, match="--samples must be >= 1"):
         train_star(StarConfig(out=str(tmp_path / "x"), **{**TINY, "samples": 0}))
+
+
+def test_a_star_run_killed_inside_an_iteration_resumes_it(tmp_path):
+    out = tmp_path / "star"
+    rows = train_star(StarConfig(out=str(out), **TINY), log=lambda _: None)
+    # as if killed during iteration 1's fine-tuning, before its first checkpoint
+    (out / "star_log.jsonl").write_text((out / "star_log.jsonl").read_text().splitlines()[0] + "\n")
+    for p in (out / "iter-1" / "model").iterdir():
+        if p.name != "run_config.json":
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    again = train_star(StarConfig(out=str(out), resume=True, **TINY), log=lambda _: None)
+    assert [r["iteration"] for r in again] == [0, 1] and again[1]["train_rows"] == rows[1]["train_rows"]
+    saved = json.loads((out / "iter-1" / "model" / "run_config.json").read_text())
+    assert saved["model"] == "lab"  # each iteration fine-tunes the starting model, not the last one
+    with pytest.raises(BadInput, match="differ from the run.*temperature"):
+        train_star(StarConfig(out=str(out), resume=True, **{**TINY, "temperature": 0.9}))
+    with pytest.raises(BadInput, match="validation must be held out"):
+        train_star(StarConfig(out=str(tmp_path / "y"), **{**TINY, "valid_task": "lab-en-train"}))

@@ -155,3 +155,20 @@ def test_self_correction_prompts_hold_the_models_own_first_attempt(tmp_path):
     one = {**GRPO, "limit": 4, "max_steps": 1, "self_correct": True, "rewards": "second_attempt"}
     out = train_grpo(GRPORunConfig(out=str(tmp_path / "sc"), **one), warn=lambda _: None)
     assert "rewards/second_attempt/mean" in read_metrics(out)[0]
+
+
+def test_a_refused_run_leaves_the_folder_as_it_was(tmp_path):
+    out = train_sft(SFTRunConfig(out=str(tmp_path / "run"), **{**SFT, "max_steps": 1}))
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(BadInput, match="exceeds the model's context"):  # found after the model loads
+        train_sft(SFTRunConfig(out=str(out), overwrite=True, **{**SFT, "max_length": 4096}))
+    assert sorted(p.name for p in out.iterdir()) == before  # --overwrite did not delete the old run first
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(BadInput, match="no training run"):
+        train_sft(SFTRunConfig(out=str(tmp_path / "mine"), overwrite=True, **SFT))
+    assert (tmp_path / "mine" / "thesis.tex").exists()
+    for bad, msg in [({"adam_beta2": 1.0}, "--adam-beta2"), ({"warmup_ratio": 2.0}, "--warmup-ratio"),
+                     ({"seed": 20_241_121}, "held-out split's seed")]:
+        with pytest.raises(BadInput, match=msg):
+            train_sft(SFTRunConfig(out=str(tmp_path / "x"), **{**SFT, **bad}))

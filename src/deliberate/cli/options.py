@@ -157,7 +157,9 @@ def with_config_options(config: type) -> Callable[[F], F]:
         derived = []
         for f in fields(config):
             kind, optional = field_type(config, f)
-            option = typer.Option(flag(f.name, kind), help=escape(field_help(f)))
+            # a switch that defaults to off needs no --no- form (and its long pair would squeeze the help)
+            name = "--" + f.name.replace("_", "-") if kind is bool and f.default is False else flag(f.name, kind)
+            option = typer.Option(name, help=escape(field_help(f)))
             derived.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
                                              annotation=Annotated[kind | None if optional else kind, option]))
         fn.__signature__ = sig.replace(parameters=[*params[:-1], *derived])  # type: ignore[attr-defined]

@@ -7,9 +7,9 @@ into token ids and a loss mask):
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
 - `think`: the question, `<think>`, zero to three attempts each followed by `Wait`, the final
   steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). An attempt is
-  wrong (never trained) or right (trained when it comes first, as the model's own first try);
-  what follows a `Wait` is either the solution again from scratch or a short re-check of the
-  last step, so the continuations have different lengths, as s1's budget forcing produces
+  wrong (never trained) or right (trained); what follows a `Wait` is another attempt, wrong or
+  right, and after a right one either the solution again from scratch or a short re-check of
+  its last step, so the continuations have different lengths, as s1's budget forcing produces
   when it appends `Wait` several times. `Wait` itself carries no loss: the model never learns
   to say it, only what to do after it.
 - `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct

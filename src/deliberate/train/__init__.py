@@ -1,1 +1,1 @@
-"""Training the generator: data made by search (`export`), and the trainers that will use it."""
+"""Training: SFT, GRPO and STaR on TRL, their rewards and data, and search traces as SFT data."""

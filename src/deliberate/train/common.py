@@ -5,8 +5,8 @@ The trainers are TRL's; this module only makes them behave alike from the comman
 never writes into a folder that holds other work unless `overwrite` says so, `resume` continues
 from the last checkpoint exactly (transformers' Trainer restores the optimizer, the scheduler,
 the data order and the RNG states), every logged step lands in `metrics.jsonl` beside the
-checkpoints, and the same flags work on a laptop's CPU and on a GPU (bf16 only where the GPU
-has it; TRL's CPU defaults would otherwise refuse to start, see ../shared/RECIPES.md).
+checkpoints, and the same flags work on a laptop's CPU and on a GPU (bf16 where the GPU or an
+AVX-512 CPU has it; TRL's CPU defaults would otherwise refuse to start, see ../shared/RECIPES.md).
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class TrainConfig:
             raise BadInput(f"--threads must be >= 1, got {self.threads}.")
         if self.time_limit_minutes is not None and self.time_limit_minutes <= 0:
             raise BadInput(f"--time-limit-minutes must be > 0, got {self.time_limit_minutes}.")
+        if not 0 <= self.adam_beta2 < 1:
+            raise BadInput(f"--adam-beta2 must be in [0, 1), got {self.adam_beta2}.")
+        for name in ("warmup_ratio", "min_lr_ratio"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}.")
         if self.resume and self.overwrite:
             raise BadInput("--resume and --overwrite contradict each other: choose one.")
 
@@ -116,42 +121,88 @@ def model_path(spec: str) -> str:
     raise BadInput(f"model {spec!r} is not a directory, `lab` or hf:ID.")
 
 
-def prepare_out(cfg: TrainConfig) -> str | None:
-    """Make the output folder safe to write; return the checkpoint to resume from, if any."""
+RESUMABLE_CHANGES = ("out", "resume", "overwrite", "threads", "max_steps", "time_limit_minutes")
+
+
+def changed_settings(cfg: TrainConfig, saved: Path, free: tuple[str, ...] = ()) -> list[str]:
+    """The options of `cfg` that differ from a run's saved `run_config.json` (those a resume
+    may change, and `free`, aside)."""
+    if not saved.exists():
+        return []
+    before = json.loads(saved.read_text())
+    return [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES + free and before.get(k, v) != v]
+
+
+def check_out(cfg: TrainConfig) -> str | None:
+    """Check, without touching anything, that the output folder may be used; return the
+    checkpoint a resume starts from. Runs before any slow or failing step, so a refused run
+    leaves the folder as it was."""
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is a file, not a folder.")
-    busy = out.is_dir() and any(out.iterdir())
     if cfg.resume:
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
         if last is None:
             raise BadInput(f"--resume: no checkpoint-N folder in {out} to resume from.")
-        saved = out / "run_config.json"
-        if saved.exists():
-            before = json.loads(saved.read_text())
-            free = ("out", "resume", "overwrite", "threads", "max_steps", "time_limit_minutes")  # may change
-            changed = [k for k, v in asdict(cfg).items() if k not in free and before.get(k, v) != v]
-            if changed:
-                raise BadInput(f"--resume with options that differ from the run in {out}: {', '.join(changed)}.")
-        _trim_metrics(out / METRICS, int(Path(last).name.split("-")[1]))
+        if changed := changed_settings(cfg, out / "run_config.json"):
+            raise BadInput(f"--resume with options that differ from the run in {out}: {', '.join(changed)}.")
         return last
-    if busy:
+    if out.is_dir() and any(out.iterdir()):
         if not cfg.overwrite:
             raise BadInput(f"{out} already holds files; pass --overwrite to replace them or --resume to continue.")
-        shutil.rmtree(out)
+        if not (out / "run_config.json").exists():
+            raise BadInput(f"{out} holds files but no training run (run_config.json); --overwrite only replaces "
+                           "a training run's folder. Choose another --out.")
+    return None
+
+
+def claim_out(cfg: TrainConfig, resume_from: str | None) -> None:
+    """Make the output folder ready, once every check has passed: replace an old run when
+    overwriting, or cut the metrics log back to the checkpoint a resume restarts from."""
+    out = Path(cfg.out)
+    if resume_from is not None:
+        _trim_metrics(out / METRICS, int(Path(resume_from).name.split("-")[1]))
+        return
+    if out.is_dir() and any(out.iterdir()):
+        shutil.rmtree(out)  # check_out allowed it: --overwrite, and the folder is a training run's
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    return None
+
+
+def prepare_out(cfg: TrainConfig) -> str | None:
+    """`check_out` then `claim_out`, for callers with nothing slow in between."""
+    resume_from = check_out(cfg)
+    claim_out(cfg, resume_from)
+    return resume_from
+
+
+def trl_config(cls, **kwargs):
+    """A TRL config, its own refusals (a bf16 request on hardware without it...) as one line."""
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise BadInput(f"{cls.__name__}: {str(e).strip().splitlines()[0]}") from None
 
 
 def _trim_metrics(path: Path, step: int) -> None:
     """Drop logged steps after the checkpoint a resumed run restarts from (they are redone)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    keep = [json.dumps(r) for r in _records(path) if r.get("step", 0) <= step]
     path.write_text("".join(line + "\n" for line in keep))
+
+
+def _records(path: Path) -> list[dict]:
+    """The JSON lines of a log; a line torn by a kill is skipped."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
 
 
 def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None = None) -> list:
@@ -228,7 +279,7 @@ def quiet_trainer(trainer) -> None:
 
 def read_metrics(out: str | Path) -> list[dict]:
     path = Path(out) / METRICS
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return _records(path) if path.exists() else []
 
 
 def finish(trainer, cfg: TrainConfig, resume_from: str | None) -> Path:

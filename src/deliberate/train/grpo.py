@@ -2,9 +2,10 @@
 
 DeepSeek-R1 (Guo et al. 2025, section 2.2) trains with group-relative advantages over G samples
 per prompt and two rule-based rewards, accuracy and format; TRL implements the objective, and
-this file only builds what it needs: prompts the way `eval` asks them (so what is learnt is what
-is measured), the reward callables (`deliberate.train.rewards`, or a user's by dotted path), and
-TRL's config from ours. Before the first step each reward is called on one real group of the
+this file only builds what it needs: prompts the way `eval` asks them (zero-shot by default,
+which is how `eval` asks the lab model; `--shots` for real models), the reward callables
+(`deliberate.train.rewards`, or a user's by dotted path), and TRL's config from ours.
+Before the first step each reward is called on one real group of the
 model's own samples and checked (one value per completion, numbers, no NaN); a reward whose
 values do not vary over the group is named in a warning, since a group with zero spread has zero
 advantage and teaches nothing. TRL then logs the share of such groups (`frac_reward_zero_std`)
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deliberate.errors import BadInput
-from deliberate.train.common import TrainConfig, callbacks, finish, model_path, opt, prepare_out
-from deliberate.train.rewards import THINK_OPEN, check_group, resolve
+from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out, finish, model_path, opt, trl_config
+from deliberate.train.rewards import THINK_OPEN, check_group, opened, resolve
 
 EVAL_SPLITS = ("lab-en", "lab-zh", "lab-en-valid", "lab-zh-valid", "gsm8k", "math500", "game24")
 
@@ -110,7 +111,7 @@ def correction_rows(cfg: GRPORunConfig, rows: list[dict]) -> list[dict]:
     for r, g in zip(rows, gens, strict=True):
         attempt = g.completions[0].text
         out.append({**r, "prompt": f"{r['prompt']}{attempt}\n{REFLECTION}\n",
-                    "first_correct": grade(attempt, r["gold"], task.kind, task.lang).correct})
+                    "first_correct": grade(opened(r["prompt"], attempt), r["gold"], task.kind, task.lang).correct})
     return out
 
 
@@ -127,7 +128,9 @@ def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn) -> dict
     n = len(comps)
     batch = {k: [v] * n for k, v in row.items()}
     batch.update(prompts=batch.pop("prompt"), completions=[c.text for c in comps],
-                 completion_ids=[list(c.token_ids) for c in comps])
+                 completion_ids=[list(c.token_ids) for c in comps],
+                 # what TRL also passes (a reward may read the trainer's state or log extra values)
+                 trainer_state=None, log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None)
     seen = {}
     for name, fn in zip(cfg.reward_names(), funcs, strict=True):
         values, flat = check_group(fn, name, batch, n)
@@ -159,13 +162,13 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
     funcs = [resolve(r) for r in cfg.reward_names()]
     weights = cfg.weights()
     view = PromptView.load(cfg.model, model_path(cfg.model))
+    resume_from = check_out(cfg)  # before the slow steps below, so a refused folder costs nothing
     if rows is None:
         rows = prompt_rows(cfg, view)
         if cfg.self_correct:
             rows = correction_rows(cfg, rows)
     if not rows:
         raise BadInput(f"no training prompts in {cfg.task}.")
-    resume_from = prepare_out(cfg)
     if resume_from is None:  # a resumed run was checked when it started
         step0_check(cfg, rows, funcs, warn)
     for fn, name in zip(funcs, cfg.reward_names(), strict=True):
@@ -175,10 +178,11 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    args = GRPOConfig(**cfg.trainer_args(), num_generations=cfg.num_generations, beta=cfg.beta,
+    args = trl_config(GRPOConfig, **cfg.trainer_args(), num_generations=cfg.num_generations, beta=cfg.beta,
                       epsilon=cfg.epsilon, loss_type=cfg.loss_type, max_completion_length=cfg.max_completion_length,
                       temperature=cfg.temperature, reward_weights=weights, shuffle_dataset=True,
                       use_vllm=cfg.vllm, **({"vllm_mode": "colocate"} if cfg.vllm else {}))
+    claim_out(cfg, resume_from)
     model = model_path(cfg.model)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(rows),
                           processing_class=tok,

@@ -61,11 +61,12 @@ def _correct(completion: str, gold: str, task: str) -> bool:
 
 def accuracy(prompts: Sequence, completions: Sequence, gold: Sequence[str], task: Sequence[str],
              **_) -> list[float]:
-    """1.0 for a completion the grader marks right, else 0.0."""
-    return [float(_correct(_text(c), g, t)) for c, g, t in zip(completions, gold, task, strict=True)]
+    """1.0 for a completion the grader marks right, else 0.0 (thinking the prompt opened and the
+    completion never closed has no answer, as in `eval`)."""
+    return [float(_correct(opened(p, c), g, t)) for p, c, g, t in zip(prompts, completions, gold, task, strict=True)]
 
 
-def _opened(prompt, completion) -> str:
+def opened(prompt, completion) -> str:
     """The completion with the `<think>` the prompt ended on, if it did."""
     p, c = _text(prompt), _text(completion)
     return (THINK_OPEN + "\n" + c) if p.rstrip().endswith(THINK_OPEN) and not c.lstrip().startswith(THINK_OPEN) else c
@@ -73,14 +74,14 @@ def _opened(prompt, completion) -> str:
 
 def format(prompts: Sequence, completions: Sequence, **_) -> list[float]:  # noqa: A001 - R1's name for it
     """1.0 for `<think>…</think><answer>…</answer>` and nothing else, else 0.0."""
-    return [float(bool(R1_FORMAT.match(_opened(p, c).strip()))) for p, c in zip(prompts, completions, strict=True)]
+    return [float(bool(R1_FORMAT.match(opened(p, c).strip()))) for p, c in zip(prompts, completions, strict=True)]
 
 
 def think(prompts: Sequence, completions: Sequence, task: Sequence[str], **_) -> list[float]:
     """1.0 when the thinking is closed once and an answer follows it, else 0.0."""
     out = []
     for p, c, t in zip(prompts, completions, task, strict=True):
-        text = _opened(p, c)
+        text = opened(p, c)
         body = text.split(THINK_CLOSE)
         ok = text.count(THINK_OPEN) == 1 and len(body) == 2 and _task(t).extract(body[1])[0] is not None
         out.append(float(ok))
@@ -91,8 +92,8 @@ def second_attempt(prompts: Sequence, completions: Sequence, gold: Sequence[str]
                    first_correct: Sequence[bool], alpha: float = SCORE_ALPHA, **_) -> list[float]:
     """r2 + alpha * (r2 - r1): the second attempt's correctness, plus its gain over the first."""
     out = []
-    for c, g, t, r1 in zip(completions, gold, task, first_correct, strict=True):
-        r2 = float(_correct(_text(c), g, t))
+    for p, c, g, t, r1 in zip(prompts, completions, gold, task, first_correct, strict=True):
+        r2 = float(_correct(opened(p, c), g, t))
         out.append(r2 + alpha * (r2 - float(r1)))
     return out
 
@@ -129,6 +130,8 @@ def check_group(fn: Callable, name: str, batch: dict[str, list], n: int) -> tupl
         values = fn(**batch)
     except Exception as e:  # a user's function: its failure is named, not a traceback mid-training
         raise BadInput(f"reward {name} failed on a group of {n} completions: {type(e).__name__}: {e}") from None
+    if hasattr(values, "tolist"):  # a numpy array or tensor, which TRL accepts too
+        values = values.tolist()
     if not isinstance(values, (list, tuple)) or len(values) != n:
         got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
         raise BadInput(f"reward {name} must return one value per completion ({n}), got {got}.")

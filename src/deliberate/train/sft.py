@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deliberate.errors import BadInput
-from deliberate.train.common import TrainConfig, callbacks, finish, model_path, opt, prepare_out
+from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out, finish, model_path, opt
 
 
 @dataclass
@@ -25,7 +25,6 @@ class SFTRunConfig(TrainConfig):
     examples: int = opt(20_000, "rows drawn from `lab` (ignored for a file or task)")
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
-    epochs: float = opt(1.0, "passes over the data (max-steps stops sooner)")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
 
     def validate(self) -> None:
@@ -34,6 +33,10 @@ class SFTRunConfig(TrainConfig):
             raise BadInput(f"--examples must be >= 1, got {self.examples}.")
         if self.max_length is not None and self.max_length < 8:
             raise BadInput(f"--max-length must be >= 8, got {self.max_length}.")
+        from deliberate.lab.generator import TEST_SEED, VALID_SEED
+
+        if self.data == "lab" and self.seed in (TEST_SEED, VALID_SEED):
+            raise BadInput(f"--seed {self.seed} is a held-out split's seed; the lab mix must be drawn with another.")
 
 
 def load_model(cfg: SFTRunConfig):
@@ -51,12 +54,15 @@ def load_model(cfg: SFTRunConfig):
         raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
 
 
-def trl_config(cfg: SFTRunConfig, context: int):
+def sft_config(cfg: SFTRunConfig, context: int):
+    """TRL's config; the data repeats (shuffled each pass) until `max_steps`."""
     from trl import SFTConfig
 
-    return SFTConfig(**cfg.trainer_args(), num_train_epochs=cfg.epochs, max_length=cfg.max_length or context,
-                     packing=cfg.packing, packing_strategy="wrapped", padding_free=False,
-                     completion_only_loss=True, dataset_num_proc=None, shuffle_dataset=True)
+    from deliberate.train.common import trl_config
+
+    return trl_config(SFTConfig, **cfg.trainer_args(), max_length=cfg.max_length or context, packing=cfg.packing,
+                      packing_strategy="wrapped", padding_free=False, completion_only_loss=True,
+                      dataset_num_proc=None, shuffle_dataset=True)
 
 
 def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
@@ -70,8 +76,8 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     view = PromptView.load(cfg.model, model_path(cfg.model))
+    resume_from = check_out(cfg)
     rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed)
-    resume_from = prepare_out(cfg)
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:
@@ -79,7 +85,9 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     tok = view.tokenizer
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    trainer = SFTTrainer(model=model, args=trl_config(cfg, context), train_dataset=to_dataset(rows),
+    args = sft_config(cfg, context)
+    claim_out(cfg, resume_from)  # every check passed: only now is the folder replaced or trimmed
+    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(rows),
                          processing_class=tok,
                          callbacks=callbacks(cfg.out, cfg.max_steps, "sft", cfg.time_limit_minutes))
     out = finish(trainer, cfg, resume_from)

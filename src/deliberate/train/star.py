@@ -9,17 +9,18 @@ compound. After each iteration greedy accuracy on the validation split is measur
 
 Sampling and validation go through `eval`'s runner, so they are batched, resumable and
 recorded like any run; each iteration's folder holds its sample runs, its data and its model,
-and an iteration already finished is read back instead of redone.
+and an iteration already finished is read back instead of redone. Every iteration samples the
+same `problems` (the first N of the task), so the set of solved problems can grow.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from deliberate.errors import BadInput
-from deliberate.train.common import TrainConfig, model_path, opt, prepare_out
+from deliberate.train.common import TrainConfig, changed_settings, model_path, opt, prepare_out
 
 LOG = "star_log.jsonl"
 
@@ -78,16 +79,15 @@ def iteration(cfg: StarConfig, k: int, current: str, out: Path, log) -> dict:
     from deliberate.prompting import with_hint
     from deliberate.search import get_strategy
     from deliberate.tasks import load_task
+    from deliberate.train.data import PromptView, prompt_for
     from deliberate.train.sft import SFTRunConfig, train_sft
 
     here = out / f"iter-{k}"
     task = load_task(cfg.task)
     if not task.has_answer_key:
         raise BadInput(f"task {cfg.task} has no answer key: STaR keeps rationales that reach the answer.")
-    # each iteration samples its own slice of the training problems (wrapping around)
-    pool = task.problems
-    start = ((k - 1) * cfg.problems) % len(pool)
-    problems = [pool[(start + i) % len(pool)] for i in range(min(cfg.problems, len(pool)))]
+    # every iteration samples the same problems, so the set solved can grow (Algorithm 1)
+    problems = task.problems[: cfg.problems]
     question_of = {p.id: p.question for p in problems}
     backend = load_backend(current, threads=cfg.threads)
     sampler = get_strategy("self-consistency", n=cfg.samples, temperature=cfg.temperature)
@@ -106,15 +106,19 @@ def iteration(cfg: StarConfig, k: int, current: str, out: Path, log) -> dict:
     log(f"iteration {k}: {len(kept)} of {len(problems)} problems solved, {len(rationalized)} rationalized")
     if not kept and not rationalized:
         raise BadInput(f"iteration {k}: no right rationale among {len(problems)} problems; nothing to train on.")
-    sft = SFTRunConfig(model=cfg.model, data=str(data), out=str(here / "model"), seed=cfg.seed, threads=cfg.threads,
-                       max_steps=cfg.max_steps, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
-                       save_steps=cfg.save_steps, warmup_ratio=cfg.warmup_ratio,
-                       resume=(here / "model" / "run_config.json").exists() and not (here / "model" / "done").exists())
-    if not (here / "model" / "done").exists():
-        if not sft.resume and (here / "model").exists():
-            sft.overwrite = True
-        train_sft(sft)
-        (here / "model" / "done").write_text("")
+    model_dir = here / "model"
+    if not (model_dir / "done").exists():
+        from transformers.trainer_utils import get_last_checkpoint
+
+        resume = model_dir.is_dir() and get_last_checkpoint(str(model_dir)) is not None
+        shared = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)}  # every trainer option passes on
+        sft = SFTRunConfig(**{**shared, "model": cfg.model, "data": str(data), "out": str(model_dir),
+                              "resume": resume, "overwrite": model_dir.exists() and not resume})
+        # the rationales under the plain question, asked as the sampler asked it (its shots, its labels)
+        view = PromptView.load(cfg.model, model_path(cfg.model))
+        train_sft(sft, rows=[{"prompt": prompt_for(r["question"], view, task, sampler.config.shots),
+                              "completion": r["solution"]} for r in kept + rationalized])
+        (model_dir / "done").write_text("")
     acc = _accuracy(load_backend(str(here / "model"), threads=cfg.threads), load_task(cfg.valid_task),
                     cfg.valid_limit, here / "valid", cfg.seed)
     return {"iteration": k, "problems": len(problems), "kept": len(kept), "rationalized": len(rationalized),
@@ -130,8 +134,12 @@ def train_star(cfg: StarConfig, log=print) -> list[dict]:
     cfg.validate()
     model_path(cfg.model)  # a model STaR cannot fine-tune fails before any sampling
     out = Path(cfg.out)
+    if cfg.task == cfg.valid_task:
+        raise BadInput(f"--task and --valid-task are both {cfg.task}: validation must be held out.")
     if cfg.resume and not (out / LOG).exists():
         raise BadInput(f"--resume: no STaR run to resume in {out} ({LOG} missing).")
+    if cfg.resume and (changed := changed_settings(cfg, out / "run_config.json", ("iterations",))):
+        raise BadInput(f"--resume with options that differ from the run in {out}: {', '.join(changed)}.")
     if not cfg.resume:
         prepare_out(cfg)
     done = [json.loads(line) for line in (out / LOG).read_text().splitlines() if line.strip()] if cfg.resume else []
