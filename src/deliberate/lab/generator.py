@@ -190,6 +190,10 @@ def heldout_split(n: int = 500, d: Difficulty = DEFAULT_DIFFICULTY, split: str =
     return out
 
 
+# The training mix: easier and harder than the test difficulty, so the model generalizes
+# across the knob instead of fitting one setting.
+CURRICULUM = [Difficulty(1, 2), Difficulty(2, 4), Difficulty(3, 5), Difficulty(2, 4, max_number=30)]
+
 TRAIN_SPLIT_SEED = 20_241_123  # a fixed training split (RL prompts, STaR), drawn like the held-out ones
 
 

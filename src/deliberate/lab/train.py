@@ -15,11 +15,9 @@ import json
 import shutil
 from pathlib import Path
 
-from deliberate.lab.generator import Difficulty
+from deliberate.lab.generator import CURRICULUM
 
-# The training mix: easier and harder than the test difficulty, so the model generalizes
-# across the knob instead of fitting one setting.
-CURRICULUM = [Difficulty(1, 2), Difficulty(2, 4), Difficulty(3, 5), Difficulty(2, 4, max_number=30)]
+__all__ = ["CURRICULUM", "RECIPE", "export_model", "recipe"]
 
 # `deliberate train sft` options of the shipped lab model (`make lab-model`)
 RECIPE = dict(model="lab", init_from_config=True, data="lab", examples=110_000, packing=True, max_length=512,

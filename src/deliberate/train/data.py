@@ -103,8 +103,7 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
     seed). Ids and mask rather than prompt/completion text: a think trace trains the steps after
     each `Wait` but not the wrong attempts between them, which no prefix mask can say."""
     from deliberate.lab import formats
-    from deliberate.lab.generator import heldout_split, train_stream
-    from deliberate.lab.train import CURRICULUM
+    from deliberate.lab.generator import CURRICULUM, heldout_split, train_stream
 
     exclude = {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
     stream, rng = train_stream(seed, difficulties or CURRICULUM, exclude), random.Random(seed)
