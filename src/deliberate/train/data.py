@@ -68,22 +68,12 @@ def _text(row: dict, key: str, where: str) -> str:
 
 def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
     """prompt/completion rows from a JSONL file of question/solution or prompt/completion rows."""
+    from deliberate.tasks.loaders import read_jsonl
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read {path}: {e}") from None
     rows = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(path, required=()):  # it names file:line for bad JSON, non-objects, no rows
         where = f"{path}:{n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BadInput(f"{where}: not valid JSON ({e.msg}).") from None
-        if not isinstance(row, dict):
-            raise BadInput(f"{where}: expected a JSON object, got {type(row).__name__}.")
         if "prompt" in row or "completion" in row:
             rows.append({"prompt": _text(row, "prompt", where), "completion": _text(row, "completion", where)})
         elif "question" in row or "solution" in row:
@@ -92,8 +82,6 @@ def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
         else:
             raise BadInput(f"{where}: a row needs question/solution or prompt/completion fields, "
                            f"got {', '.join(row) or 'none'}.")
-    if not rows:
-        raise BadInput(f"{path}: no rows.")
     return rows
 
 

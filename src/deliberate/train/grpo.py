@@ -93,7 +93,7 @@ def prompt_rows(cfg: GRPORunConfig, view) -> list[dict]:
             for p in problems]
 
 
-def correction_rows(cfg: GRPORunConfig, rows: list[dict]) -> list[dict]:
+def correction_rows(cfg: GRPORunConfig, rows: list[dict], backend=None) -> list[dict]:
     """SCoRe's second-attempt prompts (Kumar et al. 2024): the model's own first attempt (at the
     sampling temperature, seeded), then Marco-o1's reflection phrase, laid out as the reflection
     strategy lays it out; `first_correct` says whether that attempt was right, for the reward."""
@@ -104,7 +104,7 @@ def correction_rows(cfg: GRPORunConfig, rows: list[dict]) -> list[dict]:
     from deliberate.tasks import load_task
 
     task = load_task(cfg.task)
-    backend = TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
+    backend = backend or TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
     params = SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_completion_length, seed=cfg.seed)
     gens = backend.generate([r["prompt"] for r in rows], params)
     out = []
@@ -115,12 +115,12 @@ def correction_rows(cfg: GRPORunConfig, rows: list[dict]) -> list[dict]:
     return out
 
 
-def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn) -> dict[str, list]:
+def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn, backend=None) -> dict[str, list]:
     """Sample one group for the first prompt with the model itself and check every reward on it."""
     from deliberate.backends.transformers import TransformersBackend
     from deliberate.params import SamplingParams
 
-    backend = TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
+    backend = backend or TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
     row = rows[0]
     params = SamplingParams(n=cfg.num_generations, temperature=cfg.temperature,
                             max_tokens=cfg.max_completion_length, seed=cfg.seed)
@@ -163,14 +163,19 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
     weights = cfg.weights()
     view = PromptView.load(cfg.model, model_path(cfg.model))
     resume_from = check_out(cfg)  # before the slow steps below, so a refused folder costs nothing
+    sampler = None  # the model loaded once for what samples before training (first attempts, step 0)
     if rows is None:
         rows = prompt_rows(cfg, view)
         if cfg.self_correct:
-            rows = correction_rows(cfg, rows)
+            from deliberate.backends.transformers import TransformersBackend
+
+            sampler = TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
+            rows = correction_rows(cfg, rows, sampler)
     if not rows:
         raise BadInput(f"no training prompts in {cfg.task}.")
     if resume_from is None:  # a resumed run was checked when it started
-        step0_check(cfg, rows, funcs, warn)
+        step0_check(cfg, rows, funcs, warn, sampler)
+    del sampler
     for fn, name in zip(funcs, cfg.reward_names(), strict=True):
         if not hasattr(fn, "__name__"):
             fn.__name__ = name  # TRL names the logged reward columns after the function
