@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
 from deliberate.tasks.base import Problem, Task, data_dir
 
+# R1's think tags (DeepSeek-AI 2025), which s1's budget forcing also controls
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 RSTAR_ACTIONS = ("step", "rest", "subquestion", "reanswer", "rephrase")
 
 
@@ -35,12 +37,16 @@ class Format:
     name: str
     think_format: bool = False  # trained to think inside <think>…</think> (budget forcing needs it)
     rstar_actions: tuple[str, ...] = RSTAR_ACTIONS  # rStar's actions the model can carry out
+    bare: bool = False  # asked with the question alone, no exemplars (models trained on the lab formats)
+    opens_think: bool = False  # the prompt ends in `<think>`: the model always thinks first (R1's template)
 
 
 FORMATS = {
     # the lab model was taught steps, whole solutions and the think format, never sub-questions
     # or rephrasing: rStar's other actions would be text it has never seen
-    "lab": Format("lab", think_format=True, rstar_actions=("step", "rest")),
+    "lab": Format("lab", think_format=True, rstar_actions=("step", "rest"), bare=True),
+    # the lab model after R1-style GRPO: every answer is thought out in <think>…</think> first
+    "lab-r1": Format("lab-r1", think_format=True, rstar_actions=("step", "rest"), bare=True, opens_think=True),
     "chat": Format("chat"),
     "completion": Format("completion"),
 }
@@ -53,7 +59,7 @@ def format_of(backend: Backend) -> Format:
         raise BadInput(f"model {backend.spec!r} declares prompt format {backend.prompt_style!r}; "
                        f"known formats: {', '.join(FORMATS)}.")
     if backend.capabilities.think_format and not fmt.think_format:
-        fmt = Format(fmt.name, True, fmt.rstar_actions)
+        fmt = replace(fmt, think_format=True)
     return fmt
 
 
@@ -119,8 +125,9 @@ def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8)
     """The prompt text for one problem on one backend, with the stop strings that end an answer."""
     if task.kind == "translate":
         return translation_prompt(problem, backend)
-    if backend.prompt_style == "lab":
-        return Prompt(lab_question(problem.question), ())
+    fmt = format_of(backend)
+    if fmt.bare:
+        return Prompt(lab_question(problem.question) + (f"{THINK_OPEN}\n" if fmt.opens_think else ""), ())
     if task.kind == "game24":
         pairs = [(f"{GAME24_RULE}\nInput: {q}", f"Answer: {a}") for q, a in GAME24_SHOTS[:shots]]
         query, lead, stop = f"{GAME24_RULE}\nInput: {problem.question}", "Answer:", ("\nInput:",)
@@ -149,7 +156,7 @@ LANG_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "fr": "French", 
 def translation_prompt(problem: Problem, backend: Backend) -> Prompt:
     """The lab model's own translation format, or a plain instruction for real models."""
     src, tgt = problem.meta.get("src", ""), problem.meta.get("tgt", "")
-    if backend.prompt_style == "lab":
+    if format_of(backend).bare:
         if (src, tgt) not in LAB_TRANSLATE:
             raise BadInput(f"the lab model translates only en<->zh; got src={src!r}, tgt={tgt!r}.")
         return Prompt(lab_translation(problem.question, src, tgt), ())
@@ -159,3 +166,19 @@ def translation_prompt(problem: Problem, backend: Backend) -> Prompt:
     if backend.prompt_style == "chat":
         return Prompt(backend.render_chat([{"role": "user", "content": ask}]), ())
     return Prompt(f"{ask}\nTranslation:", ("\n\n",))
+
+
+def chat_prompt(messages: list[dict[str, str]], backend: Backend) -> str:
+    """A conversation as the model's own prompt, for a server's pass-through chat requests: a
+    model trained on the bare lab formats knows no turns and is asked the last user message as
+    a question; any other model gets the backend's rendering (its chat template, or a plain
+    "Role: text" transcript that a base model continues as the assistant)."""
+    if not messages:
+        raise BadInput("messages is empty.")
+    fmt = format_of(backend)
+    if not fmt.bare:
+        return backend.render_chat(messages)
+    last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
+    if last is None:
+        raise BadInput("messages holds no user message.")
+    return lab_question(last) + (f"{THINK_OPEN}\n" if fmt.opens_think else "")

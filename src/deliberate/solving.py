@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from deliberate.backends import load_backend
 from deliberate.backends.base import Backend
 from deliberate.errors import BadInput
@@ -18,6 +20,19 @@ def solve(question: str, backend: Backend | str = "lab", *, strategy: str | Stra
     strat = strategy if isinstance(strategy, Strategy) else get_strategy(strategy, **options)
     if isinstance(backend, str):
         backend = load_backend(backend)
-    lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"
-    task = Task("question", "an ad hoc question", lambda: [], lang)
-    return strat(Problem("question", question.strip(), ""), backend, task, seed=seed)
+    return strat(Problem("question", question.strip(), ""), backend, adhoc_task(question), seed=seed)
+
+
+def question_lang(question: str) -> str:
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"
+
+
+def adhoc_task(question: str) -> Task:
+    """The task of questions asked one at a time: graded as math, numbers read in the
+    question's language."""
+    return _task_in(question_lang(question))
+
+
+@cache  # one object per language, so a strategy's reward is built once for all its questions
+def _task_in(lang: str) -> Task:
+    return Task("question", "an ad hoc question", lambda: [], lang)

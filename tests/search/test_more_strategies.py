@@ -86,6 +86,19 @@ def test_budget_forcing_appends_wait_until_the_minimum():
     assert res.answer == "3"
 
 
+def test_budget_forcing_does_not_open_a_think_the_prompt_already_opened():
+    # an R1-style model's prompt ends in <think> (the lab-r1 format): budget forcing opens none
+    seen = []
+
+    def script(prompt, j, params):
+        seen.append(prompt)
+        return from_table(THINK_TABLE)(prompt, j, params)
+
+    res = get_strategy("budget-forcing", min_think=20)(Q, ScriptedBackend(script, THINKS, prompt_style="lab-r1"), TASK)
+    assert seen[0] == "Q\n<think>\n" and all(s.count("<think>") == 1 for s in seen)
+    assert res.answer == "3" and res.info["waits"] == 1
+
+
 def test_budget_forcing_forces_the_end_at_the_maximum():
     res = get_strategy("budget-forcing", max_think=6)(Q, ScriptedBackend(from_table(THINK_TABLE), THINKS), TASK)
     assert res.info == {"think_tokens": 6, "waits": 0}

@@ -172,3 +172,19 @@ def test_a_refused_run_leaves_the_folder_as_it_was(tmp_path):
                      ({"seed": 20_241_121}, "held-out split's seed")]:
         with pytest.raises(BadInput, match=msg):
             train_sft(SFTRunConfig(out=str(tmp_path / "x"), **{**SFT, **bad}))
+
+
+def test_grpo_prompts_from_several_tasks_and_an_r1_format_opens_think_once():
+    from deliberate.backends import lab_model_dir
+    from deliberate.train.data import PromptView
+    from deliberate.train.grpo import prompt_rows
+
+    view = PromptView.load("lab", str(lab_model_dir()))
+    rows = prompt_rows(GRPORunConfig(**{**GRPO, "task": "lab-en-train, lab-zh-train", "limit": 2, "think": True}), view)
+    assert [r["task"] for r in rows] == ["lab-en-train"] * 2 + ["lab-zh-train"] * 2
+    assert all(r["prompt"].endswith("\n<think>\n") for r in rows)
+    r1 = PromptView("lab-r1", "lab-r1", view.tokenizer)  # its prompts open <think> already: no second one
+    again = prompt_rows(GRPORunConfig(**{**GRPO, "limit": 2, "think": True}), r1)
+    assert [r["prompt"] for r in again] == [r["prompt"] for r in rows[:2]]
+    with pytest.raises(BadInput, match="names no task"):
+        GRPORunConfig(**{**GRPO, "task": " , "}).tasks()

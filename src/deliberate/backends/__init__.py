@@ -15,7 +15,7 @@ from deliberate.backends.base import Backend, Capabilities, Completion, Generati
 from deliberate.errors import BackendError, UnknownName
 
 __all__ = ["Backend", "Capabilities", "Completion", "Generation", "PromptInput", "Scored", "TokenLogprob",
-           "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
+           "LAB_MODELS", "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
 
 MODELS = {
     "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh)",
@@ -26,8 +26,11 @@ MODELS = {
 }
 
 
-def lab_model_dir() -> Path:
-    return Path(str(resources.files("deliberate.lab") / "model"))
+LAB_MODELS = {"lab": "model", "lab-r1": "model-r1"}  # shipped lab models: spec -> folder in deliberate/lab
+
+
+def lab_model_dir(spec: str = "lab") -> Path:
+    return Path(str(resources.files("deliberate.lab") / LAB_MODELS[spec]))
 
 
 def smollm2_path() -> Path:
@@ -47,11 +50,12 @@ def load_backend(spec: str, **options) -> Backend:
     """Resolve a model spec to a loaded backend; options go to the backend (threads, device...)."""
     from deliberate.backends.transformers import TransformersBackend
 
-    if spec == "lab":
-        path = lab_model_dir()
+    if spec in LAB_MODELS:
+        path = lab_model_dir(spec)
         if not (path / "config.json").exists():
-            raise BackendError(f"the lab model is missing at {path}; train it with `deliberate lab train`.")
-        return TransformersBackend(str(path), spec=spec, **options)  # its config declares the lab format
+            raise BackendError(f"the {spec} model is not in this install (no {path}); docs/training.md says how "
+                               "it is trained.")
+        return TransformersBackend(str(path), spec=spec, **options)  # its config declares its format
     if spec == "smollm2":
         f = smollm2_path()
         return TransformersBackend(str(f.parent), spec=spec, gguf_file=f.name, **options)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from deliberate.backends.base import Backend, Completion, Generation, PromptInput, Scored
@@ -60,12 +60,21 @@ def _empty(prompt: PromptInput, p: SamplingParams) -> Generation:
 
 
 class Meter:
-    """Delegates to `inner`; bills every request to its owner (a problem id); caps and times out."""
+    """Delegates to `inner`; bills every request to its owner (a problem id); caps and times out.
 
-    def __init__(self, inner: Backend, cap: int | None = None, timeout_s: float | None = None) -> None:
+    Two hooks serve a server's requests batched together: `stopped(owner)` true starves that
+    owner (its requests come back empty, as the cap refuses them, so its search ends at once
+    while the rest of the batch goes on: a client that left, a request past its time), and
+    `watch(owner, generation)` sees every generation as it comes (a stream of the search)."""
+
+    def __init__(self, inner: Backend, cap: int | None = None, timeout_s: float | None = None,
+                 stopped: Callable[[Hashable], bool] | None = None,
+                 watch: Callable[[Hashable, Generation], None] | None = None) -> None:
         self.inner = inner
         self.cap = cap
         self.timeout_s = timeout_s
+        self.stopped = stopped
+        self.watch = watch
         self.spec = inner.spec
         self.capabilities = inner.capabilities
         self.prompt_style = inner.prompt_style
@@ -112,7 +121,9 @@ class Meter:
         self._check_time()
         plist = [params] * len(prompts) if isinstance(params, SamplingParams) else list(params)
         owners = list(owners) if owners is not None else [None] * len(prompts)
-        clamped = plist if self.cap is None else self._clamp(plist, owners)
+        clamped: list[SamplingParams | None] = list(plist) if self.cap is None else self._clamp(plist, owners)
+        if self.stopped is not None:
+            clamped = [None if self.stopped(o) else q for q, o in zip(clamped, owners, strict=True)]
         run = [i for i, p in enumerate(clamped) if p is not None]
         t0 = time.perf_counter()
         done = self.inner.generate([prompts[i] for i in run], [clamped[i] for i in run]) if run else []
@@ -133,6 +144,10 @@ class Meter:
             if q is None or (q.max_tokens < p.max_tokens and any(
                     x.finish_reason == "length" and x.n_tokens >= q.max_tokens for x in g.completions)):
                 self.capped.add(o)  # the cap cut (or refused) one of this problem's samples
+        if self.watch is not None:
+            for g, o, q in zip(gens, owners, clamped, strict=True):
+                if q is not None:
+                    self.watch(o, g)
         return gens
 
     def _clamp(self, plist: list[SamplingParams], owners: list[Hashable]) -> list[SamplingParams | None]:

@@ -11,7 +11,7 @@ from importlib import import_module
 from deliberate.cli.common import app
 
 # Importing a module registers its commands, and `deliberate --help` lists them in this order.
-COMMAND_MODULES = ("run", "catalog", "lab", "train", "bench", "grading", "runs")
+COMMAND_MODULES = ("run", "catalog", "lab", "train", "serve", "bench", "grading", "runs")
 for _name in COMMAND_MODULES:
     import_module(f"deliberate.cli.{_name}")
 

@@ -1,4 +1,5 @@
-"""`deliberate bench ...`: accuracy against compute (`scaling`), the engine's speed (`backend`)."""
+"""`deliberate bench ...`: accuracy against compute (`scaling`), the engine's speed (`backend`),
+the server under load (`serve`)."""
 
 from __future__ import annotations
 
@@ -109,3 +110,34 @@ def bench_backend(model: Model = "lab",
         out.print(line, markup=False)
     if as_json:
         print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+@bench_app.command("serve")
+@fail_cleanly
+def bench_serve(model: Model = "lab",
+                task: Annotated[str, typer.Option("--task", "-t", help="Task whose problems are the requests.")]
+                = "lab-en",
+                concurrency: Annotated[int, typer.Option(help="Requests sent at once.")] = 32,
+                strategy: Annotated[str | None, typer.Option(help="Strategy of every request (default: "
+                                                             "pass-through greedy).")] = None,
+                threads: Annotated[int, typer.Option("--threads", help="torch CPU threads, set explicitly.")] = 1,
+                as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the result.")]
+                = False) -> None:
+    """The server under load: one request alone, then N at once; the ratio, latency and throughput."""
+    from deliberate.backends import load_backend
+    from deliberate.eval.bench_serve import run_serve_bench
+    from deliberate.tasks import load_task
+
+    if concurrency < 1:
+        raise BadInput(f"--concurrency must be >= 1, got {concurrency}.")
+    with err.status("bench serve..."):
+        r = run_serve_bench(load_backend(model, threads=threads), load_task(task), concurrency=concurrency,
+                            strategy=strategy)
+    verdict = {True: "met", False: "MISSED", None: "(the target is for 32 greedy requests)"}[r["target_met"]]
+    out.print(f"{r['model']} on {r['task']}, torch threads {threads}: one request {r['one_request_s']:.2f} s; "
+              f"{concurrency} at once {r['concurrent_wall_s']:.2f} s = {r['ratio']:.2f}x one "
+              f"(target <= {r['target_ratio']:g}x: {verdict}); latency p50 {r['latency_p50_s']:.2f} s, "
+              f"p90 {r['latency_p90_s']:.2f} s, p99 {r['latency_p99_s']:.2f} s; {r['requests_per_s']:.1f} requests/s, "
+              f"{r['tokens_per_s']:.0f} tokens/s; {r['batches']} batches", markup=False)
+    if as_json:
+        print(json.dumps(r), flush=True)

@@ -134,5 +134,10 @@ class Beam(Strategy):
             answer, rule = task.extract(text)
             traces.append(Trace(text, answer, rule, tree.tokens(b.node), "stop" if b.node.terminal else "length",
                                 b.score))
-        return Result(pick(traces, self.config.vote), traces,
-                      info={"reward": reward, "nodes": len(tree.nodes), "tree": tree.to_json()})
+        answer = pick(traces, self.config.vote)
+        data = tree.to_json()
+        mine = [(t.score if t.score is not None else float("-inf"), b.node.id)
+                for t, b in zip(traces, beams, strict=True) if t.answer == answer]
+        if mine:  # the best-scored beam that reached the answer
+            data["chosen"] = {"node": max(mine)[1], "answer": answer, "value": max(mine)[0], "rollout": ""}
+        return Result(answer, traces, info={"reward": reward, "nodes": len(tree.nodes), "tree": data})

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from deliberate.backends.metered import Meter
 from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
-from deliberate.prompting import build_prompt
+from deliberate.prompting import THINK_CLOSE, THINK_OPEN, build_prompt, format_of
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
 from deliberate.tasks.base import Problem, Task
 
-# s1's words: the think tags and the word appended to make a model think on
-THINK_OPEN, THINK_CLOSE, WAIT = "<think>", "</think>", "Wait"
+WAIT = "Wait"  # s1's word appended to make a model think on
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,8 @@ class BudgetForcing(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
-        heads = [build_prompt(task, p, backend, c.shots).text + f"{THINK_OPEN}\n" for p in problems]
+        opened = "" if format_of(backend).opens_think else f"{THINK_OPEN}\n"  # the prompt may open it already
+        heads = [build_prompt(task, p, backend, c.shots).text + opened for p in problems]
         thought = ["" for _ in problems]
         used = [0 for _ in problems]
         waits = [0 for _ in problems]

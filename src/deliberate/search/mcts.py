@@ -252,8 +252,11 @@ class MCTS(Strategy):
     def _result(self, s: _Search, reward: str) -> Result:
         best = self.best(s)
         traces = [Trace(r.text, r.answer, r.rule, r.tokens, r.finish, r.value) for r in s.rollouts]
-        info = {"reward": reward, "iterations": self.config.iterations, "nodes": len(s.tree.nodes),
-                "tree": s.tree.to_json()}
+        tree = s.tree.to_json()
+        if best:  # the path the answer came from: to the rollout's node, then the rollout (not in the tree)
+            tree["chosen"] = {"node": best.node, "answer": best.answer, "value": best.value,
+                              "rollout": best.text[len(s.tree.text(s.tree.nodes[best.node])):]}
+        info = {"reward": reward, "iterations": self.config.iterations, "nodes": len(s.tree.nodes), "tree": tree}
         return Result(best.answer if best else None, traces, info=info)
 
 

@@ -15,6 +15,8 @@ JSON schema of `Tree.to_json()` (version 1), read by the tree viewer:
                 "reward": float | null, "visits": int, "value_sum": float, "tokens": int,
                 "terminal": bool, "answer": str | null, "confidences": [float], "children": [int],
                 "kind": str}]}
+A search adds `"chosen": {"node": int, "answer": str | null, "value": float, "rollout": str}`:
+the node its answer came from (and, for mcts, the rollout text that finished it from there).
 Node 0 is the root (empty text). A path's text is the concatenation of its nodes' texts. The
 token ids (`Node.ids`, `Tree.prompt_ids`) are not written: they belong to one tokenizer.
 """

@@ -107,10 +107,10 @@ def _has(module: str) -> bool:
 
 def model_path(spec: str) -> str:
     """A trainable model's directory or hub id from a model spec (the backends' spellings)."""
-    from deliberate.backends import lab_model_dir
+    from deliberate.backends import LAB_MODELS, lab_model_dir
 
-    if spec == "lab":
-        return str(lab_model_dir())
+    if spec in LAB_MODELS:
+        return str(lab_model_dir(spec))
     if spec.startswith("hf:"):
         return spec.removeprefix("hf:")
     if spec.startswith("gguf:") or spec == "smollm2":
@@ -118,7 +118,7 @@ def model_path(spec: str) -> str:
                        "save_pretrained (a directory) or hf:ID.")
     if Path(spec).expanduser().is_dir():
         return str(Path(spec).expanduser())
-    raise BadInput(f"model {spec!r} is not a directory, `lab` or hf:ID.")
+    raise BadInput(f"model {spec!r} is not a directory, {', '.join(LAB_MODELS)} or hf:ID.")
 
 
 RESUMABLE_CHANGES = ("out", "resume", "overwrite", "threads", "max_steps", "time_limit_minutes")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deliberate.backends.base import Capabilities
 from deliberate.errors import BadInput, UnknownName
 
 
@@ -30,6 +31,7 @@ class PromptView:
     spec: str
     prompt_style: str
     tokenizer: Any
+    capabilities: Capabilities = field(default_factory=Capabilities)  # what prompting may ask of a backend
 
     @classmethod
     def load(cls, spec: str, path: str) -> PromptView:

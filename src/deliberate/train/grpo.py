@@ -26,7 +26,7 @@ EVAL_SPLITS = ("lab-en", "lab-zh", "lab-en-valid", "lab-zh-valid", "gsm8k", "mat
 
 @dataclass
 class GRPORunConfig(TrainConfig):
-    task: str = opt("lab-en-train", "task whose problems are the prompts (a training split)")
+    task: str = opt("lab-en-train", "task(s) whose problems are the prompts, comma-separated (training splits)")
     limit: int | None = opt(None, "use only the first N problems of the task")
     num_generations: int = opt(8, "completions per prompt: the group advantages are computed over")
     beta: float = opt(0.0, "KL coefficient against the starting model (0: no reference model)")
@@ -61,6 +61,12 @@ class GRPORunConfig(TrainConfig):
         if self.max_completion_length < 1 or (self.limit is not None and self.limit < 1):
             raise BadInput("--max-completion-length and --limit must be >= 1.")
 
+    def tasks(self) -> list[str]:
+        names = [t.strip() for t in self.task.split(",") if t.strip()]
+        if not names:
+            raise BadInput("--task names no task.")
+        return names
+
     def reward_names(self) -> list[str]:
         names = [r.strip() for r in self.rewards.split(",") if r.strip()]
         if not names:
@@ -84,13 +90,16 @@ def prompt_rows(cfg: GRPORunConfig, view) -> list[dict]:
     from deliberate.tasks import load_task
     from deliberate.train.data import prompt_for
 
-    task = load_task(cfg.task)
-    if not task.has_answer_key:
-        raise BadInput(f"task {cfg.task} has no answer key to reward (GRPO's accuracy needs one).")
-    problems = task.problems[: cfg.limit] if cfg.limit else task.problems
-    tail = f"{THINK_OPEN}\n" if cfg.think else ""
-    return [{"prompt": prompt_for(p.question, view, task, cfg.shots) + tail, "gold": p.answer, "task": cfg.task}
-            for p in problems]
+    opened, rows = f"{THINK_OPEN}\n", []
+    for name in cfg.tasks():
+        task = load_task(name)
+        if not task.has_answer_key:
+            raise BadInput(f"task {name} has no answer key to reward (GRPO's accuracy needs one).")
+        for p in task.problems[: cfg.limit] if cfg.limit else task.problems:  # --limit: per task
+            t = prompt_for(p.question, view, task, cfg.shots)
+            rows.append({"prompt": t + (opened if cfg.think and not t.endswith(opened) else ""), "gold": p.answer,
+                         "task": name})
+    return rows
 
 
 def correction_rows(cfg: GRPORunConfig, rows: list[dict], backend=None) -> list[dict]:
@@ -103,7 +112,7 @@ def correction_rows(cfg: GRPORunConfig, rows: list[dict], backend=None) -> list[
     from deliberate.search.reflection import REFLECTION
     from deliberate.tasks import load_task
 
-    task = load_task(cfg.task)
+    tasks = {name: load_task(name) for name in cfg.tasks()}
     backend = backend or TransformersBackend(model_path(cfg.model), spec=cfg.model, threads=cfg.threads)
     params = SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_completion_length, seed=cfg.seed)
     gens = backend.generate([r["prompt"] for r in rows], params)
@@ -111,7 +120,8 @@ def correction_rows(cfg: GRPORunConfig, rows: list[dict], backend=None) -> list[
     for r, g in zip(rows, gens, strict=True):
         attempt = g.completions[0].text
         out.append({**r, "prompt": f"{r['prompt']}{attempt}\n{REFLECTION}\n",
-                    "first_correct": grade(opened(r["prompt"], attempt), r["gold"], task.kind, task.lang).correct})
+                    "first_correct": grade(opened(r["prompt"], attempt), r["gold"], tasks[r["task"]].kind,
+                                           tasks[r["task"]].lang).correct})
     return out
 
 
@@ -152,8 +162,9 @@ def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.task in EVAL_SPLITS or cfg.task.startswith("mgsm-"):
-        warn(f"warning: {cfg.task} is an evaluation split; accuracy measured on it after training is not held out.")
+    for name in cfg.tasks():
+        if name in EVAL_SPLITS or name.startswith("mgsm-"):
+            warn(f"warning: {name} is an evaluation split; accuracy measured on it after training is not held out.")
     if cfg.vllm:
         import importlib.util
 

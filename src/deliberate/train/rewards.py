@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 from deliberate.errors import BadInput
+from deliberate.prompting import THINK_CLOSE, THINK_OPEN
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 # one think block, then one answer block, and nothing after it (no second tag inside either)
 R1_FORMAT = re.compile(r"^<think>(?:(?!</?think>).)*</think>\s*<answer>(?:(?!</?answer>).)*</answer>\s*$", re.DOTALL)
 SCORE_ALPHA = 1.0

@@ -1,0 +1,185 @@
+"""The batcher: requests that arrive together are solved together, in shared backend calls.
+
+One worker thread owns the backend (torch runs one forward at a time anyway). It takes the first
+waiting job, waits `batch_window_ms` for more, and solves the batch: every pass-through request
+in one `generate` call (each with its own sampling settings), and the search requests grouped by
+strategy, options and seed, each group one `Strategy.run` over its problems, so a tree search of
+32 requests expands 32 trees per forward. Identical search requests (same question, strategy,
+options and seed) share one problem and get the same, deterministic, answer.
+
+Every request is billed through the meter as a problem of its own, so its usage is exact under
+batching; the meter starves a request whose client left or whose time ran out (its search ends
+at its next backend call, the batch goes on) and shows each generation to a streaming request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import count
+
+from deliberate.backends.base import Backend, Generation, PromptInput
+from deliberate.backends.metered import Compute, Meter
+from deliberate.params import SamplingParams
+from deliberate.search import Result, Strategy, get_strategy
+from deliberate.solving import adhoc_task, question_lang
+from deliberate.tasks.base import Problem
+
+_ids = count(1)
+
+
+@dataclass(eq=False)
+class Job:
+    """One request's work: pass-through (`prompts` with `params`) or a search (`question` with
+    `strategy`). The server waits on `future`; `watch` sees its generations as they come."""
+
+    prompts: list[PromptInput] = field(default_factory=list)
+    params: list[SamplingParams] = field(default_factory=list)
+    question: str = ""
+    strategy: str | None = None
+    options: dict = field(default_factory=dict)
+    seed: int = 0
+    deadline: float = float("inf")
+    watch: Callable[[Generation], None] | None = None
+    future: Future = field(default_factory=Future)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    id: str = field(default_factory=lambda: f"req-{next(_ids)}")
+
+    @property
+    def search(self) -> bool:
+        return self.strategy is not None
+
+    def group(self) -> tuple:
+        return ("search", self.strategy, tuple(sorted(self.options.items())), self.seed) if self.search else ("raw",)
+
+    def stopped(self) -> bool:
+        return self.cancelled.is_set() or time.monotonic() > self.deadline
+
+
+@dataclass
+class Outcome:
+    """What a job got: the generations (pass-through) or the search's result, and its usage."""
+
+    generations: list[Generation] | None
+    result: Result | None
+    compute: Compute
+    expired: bool = False
+
+
+class QueueFull(Exception):
+    """More requests wait than the server's queue holds (answered 429)."""
+
+
+class Engine:
+    """Owns the backend and solves submitted jobs in batches, on one worker thread."""
+
+    def __init__(self, backend: Backend, *, queue_size: int = 256, window_ms: float = 5.0, max_batch: int = 64,
+                 max_search_tokens: int | None = None) -> None:
+        self.backend = backend
+        self.queue_size, self.window_s, self.max_batch = queue_size, window_ms / 1000, max_batch
+        self.cap = max_search_tokens
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._strategies: dict[tuple, Strategy] = {}
+        self.batches = 0  # batches solved (a test checks that concurrent requests share them)
+        self._thread = threading.Thread(target=self._loop, name="deliberate-engine", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def strategy(self, name: str, options: dict) -> Strategy:
+        """A strategy built once per name and options (a trained verifier loads once), checked
+        against the backend before any request is queued."""
+        key = (name, tuple(sorted(options.items())))
+        with self._build_lock:
+            if key not in self._strategies:
+                strat = get_strategy(name, **options)
+                strat.check(Meter(self.backend), adhoc_task("x"))
+                self._strategies[key] = strat
+            return self._strategies[key]
+
+    def submit(self, job: Job) -> Future:
+        with self._lock:
+            if self._pending >= self.queue_size:
+                raise QueueFull(f"the server's queue is full ({self.queue_size} requests); retry later.")
+            self._pending += 1
+        job.future.add_done_callback(lambda _: self._done())
+        self._queue.put(job)
+        return job.future
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            end = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, end - time.monotonic())))
+                except queue.Empty:
+                    break
+            self.batches += 1
+            groups: dict[tuple, list[Job]] = {}
+            for job in batch:
+                if job.stopped():  # its client left, or its time ran out, while it waited
+                    job.future.set_result(Outcome(None, None, Compute(), expired=True))
+                else:
+                    groups.setdefault(job.group(), []).append(job)
+            for jobs in groups.values():
+                try:
+                    self._solve(jobs)
+                except Exception as e:  # a backend failure answers these requests (502) and the loop goes on
+                    for job in jobs:
+                        if not job.future.done():
+                            job.future.set_exception(e)
+
+    def _meter(self, owners: dict[str, list[Job]]) -> Meter:
+        def stopped(owner) -> bool:
+            return all(j.stopped() for j in owners.get(owner, ()))
+
+        def watch(owner, gen: Generation) -> None:
+            for j in owners.get(owner, ()):
+                if j.watch is not None:
+                    j.watch(gen)
+
+        return Meter(self.backend, cap=self.cap if any(j.search for js in owners.values() for j in js) else None,
+                     stopped=stopped, watch=watch)
+
+    def _solve(self, jobs: list[Job]) -> None:
+        if not jobs[0].search:
+            meter = self._meter({j.id: [j] for j in jobs})
+            prompts = [p for j in jobs for p in j.prompts]
+            params = [p for j in jobs for p in j.params]
+            owners = [j.id for j in jobs for _ in j.prompts]
+            gens = iter(meter.generate(prompts, params, owners=owners))
+            for j in jobs:
+                j.future.set_result(Outcome([next(gens) for _ in j.prompts], None, meter.usage_of(j.id),
+                                            expired=j.stopped()))
+            return
+        first = jobs[0]
+        strat = self.strategy(first.strategy, first.options)  # type: ignore[arg-type]
+        by_question: dict[str, list[Job]] = {}
+        for j in jobs:
+            by_question.setdefault(j.question, []).append(j)
+        problems = {q: Problem("q-" + hashlib.sha1(q.encode()).hexdigest()[:16], q, "") for q in by_question}
+        meter = self._meter({problems[q].id: js for q, js in by_question.items()})
+        by_lang: dict[str, list[str]] = {}
+        for q in by_question:  # one run per task: the questions' language
+            by_lang.setdefault(question_lang(q), []).append(q)
+        for qs in by_lang.values():
+            results = strat.run([problems[q] for q in qs], meter, adhoc_task(qs[0]), seed=first.seed)
+            for q, r in zip(qs, results, strict=True):
+                for j in by_question[q]:
+                    j.future.set_result(Outcome(None, r, r.compute, expired=j.stopped()))
+
