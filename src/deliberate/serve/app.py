@@ -58,8 +58,10 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
     @app.get("/v1/models")
     async def models():
         ids = [served, *(f"{s}@{served}" for s in STRATEGIES)]
-        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "deliberate"}
-                                           for i in ids]}
+        # vLLM's max_model_len, and the prompt format the model declares (an `openai:` client reads both)
+        about = {"max_model_len": backend.capabilities.context_length, "deliberate_prompt_style": backend.prompt_style}
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "deliberate",
+                                            **about} for i in ids]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -78,7 +80,7 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                 text = chat_prompt(P.messages_of(body), backend)
             if not isinstance(text, str):
                 raise P.ApiError(400, "prompt must be a string.", param="prompt")
-            ids = backend.encode(text)
+            ids = backend.encode(text) if body.get("add_special_tokens", True) else backend.encode_continuation(text)
         except (P.ApiError, BadInput) as e:
             return _error(e if isinstance(e, P.ApiError) else P.ApiError(400, str(e)))
         return {"tokens": ids, "count": len(ids), "max_model_len": backend.capabilities.context_length}
@@ -176,7 +178,10 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                 prompts = _prompts(body.get("prompt"))
         except BadInput as e:
             raise P.ApiError(400, str(e), param="messages" if chat else "prompt") from None
-        return Job(prompts=prompts, params=[params] * len(prompts), seed=params.seed or 0, deadline=deadline)
+        if not isinstance(body.get("return_token_ids", False), bool):
+            raise P.ApiError(400, "return_token_ids must be true or false.", param="return_token_ids")
+        return Job(prompts=prompts, params=[params] * len(prompts), seed=params.seed or 0, deadline=deadline,
+                   token_ids=bool(body.get("return_token_ids")))
 
     def _outcome(job: Job, fut) -> Outcome:
         try:
@@ -228,11 +233,13 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                         msg.update(reasoning=reasoning, reasoning_content=reasoning)
                     choices.append({"index": i, "message": msg, "finish_reason": c.finish_reason,
                                     "logprobs": P.chat_logprobs(c)})
-                else:
+                else:  # stop_reason and token_ids as vLLM names them (token ids on request)
                     choices.append({"index": i, "text": c.text, "finish_reason": c.finish_reason,
-                                    "logprobs": P.completion_logprobs(c)})
+                                    "stop_reason": c.stop, "logprobs": P.completion_logprobs(c),
+                                    **({"token_ids": list(c.token_ids)} if job.token_ids else {})})
         thought = P.think_tokens(out.generations or [], backend.count_tokens)
-        return {**env, "choices": choices, "usage": P.usage(out.compute, thought)}
+        return {**env, "choices": choices, "usage": P.usage(P.request_compute(out.generations or [], out.compute),
+                                                            thought)}
 
     async def _stream(job: Job, fut, r: P.Route, chat: bool, updates: asyncio.Queue, kind: str) -> AsyncIterator[str]:
         chunk_kind = "chat.completion.chunk" if chat else "text_completion"

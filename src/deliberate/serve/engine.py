@@ -46,6 +46,7 @@ class Job:
     seed: int = 0
     deadline: float = float("inf")
     watch: Callable[[Generation], None] | None = None
+    token_ids: bool = False  # the response carries the generated token ids (vLLM's return_token_ids)
     future: Future = field(default_factory=Future)
     cancelled: threading.Event = field(default_factory=threading.Event)
     id: str = field(default_factory=lambda: f"req-{next(_ids)}")

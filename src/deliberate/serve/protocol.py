@@ -10,7 +10,7 @@ search spent, prompt reads and cached reads included, and the verifier's in its 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deliberate.backends.base import Completion, Generation
@@ -197,6 +197,15 @@ def usage(compute: Compute, reasoning_tokens: int) -> dict:
             "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "verifier_tokens": compute.verifier_tokens, "verifier_calls": compute.verifier_calls,
             "backend_calls": compute.calls}
+
+
+def request_compute(gens: list[Generation], compute: Compute) -> Compute:
+    """A pass-through request's usage as OpenAI counts it: each prompt read once, whatever n, and
+    cached tokens the prefix cache served (not the n samples' shared prefill, which the meter
+    counts as cached reads). A search's usage stays the meter's: every read of every call."""
+    prompt = sum(g.prompt_tokens for g in gens)
+    shared = sum(g.prompt_tokens * (len(g.completions) - 1) for g in gens)
+    return replace(compute, tokens_read=prompt, tokens_cached=max(0, compute.tokens_cached - shared))
 
 
 def chat_logprobs(c: Completion) -> dict | None:
