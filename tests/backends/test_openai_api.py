@@ -49,7 +49,8 @@ def test_generations_match_the_local_backend_token_for_token(remote, lab):
             if p.logprobs:
                 assert [round(t.logprob, 4) for t in a.completions[0].logprobs] == \
                        [round(t.logprob, 4) for t in b.completions[0].logprobs]
-                assert [x[0] for x in a.completions[0].logprobs[0].top] == [x[0] for x in b.completions[0].logprobs[0].top]
+                top_here, top_there = a.completions[0].logprobs[0].top, b.completions[0].logprobs[0].top
+                assert [x[0] for x in top_here] == [x[0] for x in top_there]
 
 
 def test_eval_strategies_through_the_server_give_the_local_answers(remote, lab):

@@ -143,8 +143,8 @@ def test_a_backend_failure_is_a_502_and_the_server_keeps_serving(serving, openai
         assert ok.choices[0].text == "The answer is 1."
 
 
-def slow_backend(delay: float, seen: list | None = None) -> ScriptedBackend:
-    table = from_table(TABLE)
+def slow_backend(delay: float, seen: list | None = None, endless: bool = False) -> ScriptedBackend:
+    table = from_table({**TABLE, "Q\n": [("step\n", 0.9)], "\n": [("step\n", 0.9)]} if endless else TABLE)
 
     def script(prompt, j, params):
         if seen is not None:
@@ -163,7 +163,7 @@ def test_a_full_queue_answers_429_and_a_slow_request_504(serving, openai_client)
             results = list(pool.map(lambda i: _try(ask, i), range(4)))
         assert sum(isinstance(r, openai.RateLimitError) for r in results) >= 1
         assert any(not isinstance(r, Exception) and r.choices[0].text == "The answer is 1." for r in results)
-    with serving(slow_backend(0.3), request_timeout=0.5) as (base, _):
+    with serving(slow_backend(0.3, endless=True), request_timeout=0.5) as (base, _):
         c = openai_client(base)
         with pytest.raises(openai.APIStatusError, match="time limit of 0.5 s") as e:
             c.chat.completions.create(model="mcts@scripted", messages=[{"role": "user", "content": "Q"}],
@@ -180,7 +180,7 @@ def _try(fn, *a):
 
 def test_a_client_that_leaves_stops_its_search(serving):
     seen: list = []
-    with serving(slow_backend(0.05, seen)) as (base, _):
+    with serving(slow_backend(0.05, seen, endless=True)) as (base, _):
         body = {"model": "mcts@scripted", "messages": [{"role": "user", "content": "Q"}],
                 "deliberate": {"iterations": 60}, "stream": True}
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=30) as r:
@@ -288,3 +288,45 @@ def test_the_lab_model_with_mcts_through_an_unmodified_client(serving, openai_cl
         assert len(streamed) >= 4  # the search arrives step by step, not at the end
         assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == r.choices[0].message.content
         assert chunks[-1].usage.completion_tokens == r.usage.completion_tokens  # the same seed, the same search
+
+
+def test_one_bad_request_in_a_batch_fails_alone(serving):
+    backend = scripted(context_length=40)  # a prompt of 40 characters or more does not fit
+    with serving(backend, batch_window_ms=100) as (base, _):
+        def one(i: int):
+            prompt = "x" * 60 if i == 3 else ("Q\n" if i % 2 else "R\n")
+            return httpx.post(f"{base}/v1/completions", json={"model": "scripted", "prompt": prompt, "temperature": 0},
+                              timeout=30)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(8)))
+    assert answers[3].status_code == 400 and answers[3].json()["error"]["code"] == "context_length_exceeded"
+    assert [a.json()["choices"][0]["text"] for i, a in enumerate(answers) if i != 3] == [
+        "The answer is 7.", "The answer is 1.", "The answer is 7.", "The answer is 7.", "The answer is 1.",
+        "The answer is 7.", "The answer is 1."]
+
+
+def test_options_are_typed_and_capped_and_unknown_routes_answer_in_openai_shape(serving):
+    with serving(scripted(), max_n=4) as (base, _):
+        q = {"messages": [{"role": "user", "content": "Q"}]}
+        for body, msg in [({"model": "mcts@scripted", "deliberate": {"iterations": 2.5}}, "iterations must be int"),
+                          ({"model": "beam@scripted", "deliberate": {"width": 500}}, "width 500 is above"),
+                          ({"model": "scripted", "optillm_approach": ["bon"]}, "optillm_approach must be a string"),
+                          ({"model": "scripted", "deliberate": {"n": 2}}, "needs a strategy")]:
+            r = httpx.post(f"{base}/v1/chat/completions", json={**q, **body}, timeout=10)
+            assert r.status_code == 400 and msg in r.json()["error"]["message"], (body, r.text)
+        missing = httpx.get(f"{base}/v1/nowhere", timeout=10)
+        assert missing.status_code == 404 and missing.json()["error"]["message"]
+
+
+def test_a_client_that_stops_waiting_stops_its_search(serving):
+    seen: list = []
+    with serving(slow_backend(0.05, seen, endless=True)) as (base, _):
+        body = {"model": "mcts@scripted", "messages": [{"role": "user", "content": "Q"}],
+                "deliberate": {"iterations": 60}}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base}/v1/chat/completions", json=body, timeout=0.5)  # not streaming: gives up
+        time.sleep(1.0)
+        after = len(seen)
+        time.sleep(1.0)
+        assert len(seen) == after and after < 60

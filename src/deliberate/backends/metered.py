@@ -75,6 +75,7 @@ class Meter:
         self.timeout_s = timeout_s
         self.stopped = stopped
         self.watch = watch
+        self.starved: set[Hashable] = set()  # owners `stopped` refused at least one request
         self.spec = inner.spec
         self.capabilities = inner.capabilities
         self.prompt_style = inner.prompt_style
@@ -123,7 +124,9 @@ class Meter:
         owners = list(owners) if owners is not None else [None] * len(prompts)
         clamped: list[SamplingParams | None] = list(plist) if self.cap is None else self._clamp(plist, owners)
         if self.stopped is not None:
-            clamped = [None if self.stopped(o) else q for q, o in zip(clamped, owners, strict=True)]
+            halted = {o for o in owners if self.stopped(o)}
+            self.starved |= halted
+            clamped = [None if o in halted else q for q, o in zip(clamped, owners, strict=True)]
         run = [i for i, p in enumerate(clamped) if p is not None]
         t0 = time.perf_counter()
         done = self.inner.generate([prompts[i] for i in run], [clamped[i] for i in run]) if run else []

@@ -62,6 +62,11 @@ class OpenAIBackend:
         self.weights_id = f"openai:{self.base_url}#{self.model}"
         self._probe(style)
 
+    def close(self) -> None:
+        """Stop the backend's event loop and close its connections."""
+        self.http.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
     # -- probing ---------------------------------------------------------------------------
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -110,12 +115,19 @@ class OpenAIBackend:
         if self.chat_only:
             self._probe_chat(style)
             return
-        two = self._call(prompt="1", max_tokens=4, temperature=1.0, n=2, seed=1)
-        self.native_n = len(two.choices) == 2
-        again = self._call(prompt="1", max_tokens=4, temperature=1.0, n=2, seed=1)
-        self.seeded = [c.text for c in two.choices] == [c.text for c in again.choices]
-        ids = self._call(prompt="1", max_tokens=2, temperature=0, extra_body={"return_token_ids": True})
-        self.returns_ids = isinstance((ids.choices[0].model_extra or {}).get("token_ids"), list)
+        self.native_n = self.seeded = self.returns_ids = False
+        try:  # a strict server may refuse what it does not offer: then it is not offered
+            two = self._call(prompt="1", max_tokens=4, temperature=1.0, n=2, seed=1)
+            self.native_n = len(two.choices) == 2
+            again = self._call(prompt="1", max_tokens=4, temperature=1.0, n=2, seed=1)
+            self.seeded = [c.text for c in two.choices] == [c.text for c in again.choices]
+        except openai.BadRequestError:
+            pass
+        try:
+            ids = self._call(prompt="1", max_tokens=2, temperature=0, extra_body={"return_token_ids": True})
+            self.returns_ids = isinstance((ids.choices[0].model_extra or {}).get("token_ids"), list)
+        except openai.BadRequestError:
+            pass
         tok = self._tokenize("1 + 1")
         self.tokenizes = tok is not None
         ctx = self._about.get("max_model_len") or (tok or {}).get("max_model_len") or 4096
@@ -268,7 +280,7 @@ class OpenAIBackend:
         else:  # the server ignores n: n requests, each seeded apart
             responses = await asyncio.gather(*(self._request(prompt, p, 1, None if p.seed is None else p.seed + j)
                                                for j in range(p.n)))
-        comps = [self._completion(c, p, r) for r in responses for c in r.choices]
+        comps = [await asyncio.to_thread(self._completion, c, p, r) for r in responses for c in r.choices]
         first = responses[0].usage
         prompt_tokens = first.prompt_tokens if first else 0
         cached = sum(_cached(r.usage) for r in responses)
@@ -303,6 +315,8 @@ class OpenAIBackend:
             ids = self.encode_continuation(c.text)
         stop = (c.model_extra or {}).get("stop_reason")
         n_tokens = len(lps) if lps is not None else len(ids)
+        if not n_tokens and c.text:  # nothing to count by: the response's usage, shared among its choices
+            n_tokens = (response.usage.completion_tokens if response.usage else 0) // max(1, len(response.choices))
         return Completion(c.text, n_tokens, "length" if c.finish_reason == "length" else "stop",
                           lps if p.logprobs is not None else None, stop if isinstance(stop, str) else None, list(ids))
 

@@ -28,7 +28,8 @@ def serve(cfg: ServeConfig, log=print) -> None:
 
     backend = load_backend(cfg.model, **({"threads": cfg.threads} if cfg.threads else {}))
     app = create_app(backend, cfg)
-    log(f"serving {cfg.model} on http://{cfg.host}:{cfg.port}/v1 (models: {cfg.model}, STRATEGY@{cfg.model})")
+    name = backend.spec  # what clients name in "model"
+    log(f"serving {name} on http://{cfg.host}:{cfg.port}/v1 (models: {name}, STRATEGY@{name})")
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
 
 

@@ -13,9 +13,11 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deliberate.backends.base import Backend, Generation
 from deliberate.errors import BadInput, ProblemTooLong, UnknownName
@@ -33,19 +35,19 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                     max_search_tokens=cfg.max_search_tokens)
     trees: OrderedDict[str, dict] = OrderedDict()
     served = backend.spec
-    app = FastAPI(title="deliberate", version=__version__)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        engine.close()  # the worker thread ends with the server
+
+    app = FastAPI(title="deliberate", version=__version__, lifespan=lifespan)
     app.state.engine, app.state.trees = engine, trees
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path.startswith("/v1/") and cfg.api_key:
-            if request.headers.get("authorization", "") != f"Bearer {cfg.api_key}":
-                return _error(P.ApiError(401, "missing or wrong API key (Authorization: Bearer KEY).",
-                                         "authentication_error", code="invalid_api_key"))
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > cfg.max_body_bytes:
-            return _error(P.ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes."))
-        return await call_next(request)
+    app.add_middleware(Guard, cfg=cfg)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):  # unknown routes, wrong methods
+        return _error(P.ApiError(e.status_code, str(e.detail), "invalid_request_error"))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):
@@ -106,9 +108,11 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
         return trees[tree_id]
 
     async def _body(request: Request) -> dict:
-        raw = await request.body()
-        if len(raw) > cfg.max_body_bytes:
-            raise P.ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes.")
+        raw = bytearray()
+        async for part in request.stream():  # counted as it arrives: a chunked upload has no Content-Length
+            raw += part
+            if len(raw) > cfg.max_body_bytes:
+                raise P.ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes.")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -139,10 +143,17 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
         if stream:
             return StreamingResponse(_stream(job, fut, r, chat, updates, kind), media_type="text/event-stream")
         waiter = asyncio.wrap_future(fut)
-        while not fut.done():  # wait, watching for a client that leaves (its search then stops)
+        job.waiters.append(waiter)
+        while not fut.done():  # wait, watching for a client that leaves (its search then stops) and the time
             await asyncio.wait([waiter], timeout=0.1)
-            if not fut.done() and await request.is_disconnected():
+            if fut.done():
+                break
+            if await request.is_disconnected():
                 job.cancelled.set()
+            elif time.monotonic() > job.deadline + 1.0:  # still queued behind other work: answer now
+                job.cancelled.set()
+                return _error(P.ApiError(504, f"the request ran past this server's time limit of "
+                                              f"{cfg.request_timeout:g} s.", "timeout", code="timeout"))
         try:
             out = _outcome(job, fut)
         except P.ApiError as e:
@@ -176,6 +187,7 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                 prompts = [chat_prompt(P.messages_of(body), backend)]
             else:
                 prompts = _prompts(body.get("prompt"))
+                _check_ids(prompts, backend)
         except BadInput as e:
             raise P.ApiError(400, str(e), param="messages" if chat else "prompt") from None
         if not isinstance(body.get("return_token_ids", False), bool):
@@ -184,6 +196,9 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                    token_ids=bool(body.get("return_token_ids")))
 
     def _outcome(job: Job, fut) -> Outcome:
+        for w in job.waiters:  # the asyncio copies of the future: their exception is read here, once
+            if w.done() and not w.cancelled():
+                w.exception()
         try:
             out = fut.result()
         except ProblemTooLong as e:
@@ -262,6 +277,7 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
             if chat:
                 yield event([delta()])
             waiter = asyncio.wrap_future(fut)  # done on this loop after the updates posted before it
+            job.waiters.append(waiter)
             while not waiter.done() or not updates.empty():
                 getter = asyncio.ensure_future(updates.get())
                 await asyncio.wait([getter, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -294,6 +310,38 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                 job.cancelled.set()
 
     return app
+
+
+class Guard:
+    """The API key and the body-size cap, as plain ASGI (Starlette's BaseHTTPMiddleware would hide
+    a client's disconnect from the handler, which must see it to stop the search)."""
+
+    def __init__(self, app, cfg: ServeConfig) -> None:
+        self.app, self.cfg = app, cfg
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            error = None
+            if scope["path"].startswith("/v1/") and self.cfg.api_key and \
+                    headers.get("authorization", "") != f"Bearer {self.cfg.api_key}":
+                error = P.ApiError(401, "missing or wrong API key (Authorization: Bearer KEY).",
+                                   "authentication_error", code="invalid_api_key")
+            size = headers.get("content-length", "")
+            if size.isdigit() and int(size) > self.cfg.max_body_bytes:
+                error = P.ApiError(413, f"the request body is over {self.cfg.max_body_bytes} bytes.")
+            if error is not None:
+                await _error(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _check_ids(prompts: list, backend: Backend) -> None:
+    """Token-id prompts within the vocabulary (an id out of range would fail the whole batch)."""
+    vocab = len(getattr(backend, "tokenizer", None) or ()) or None
+    for p in prompts:
+        if isinstance(p, list) and (min(p) < 0 or (vocab is not None and max(p) >= vocab)):
+            raise P.ApiError(400, f"a token id is outside the vocabulary (0..{(vocab or 1) - 1}).", param="prompt")
 
 
 def _prompts(prompt) -> list:

@@ -18,6 +18,7 @@ import hashlib
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from deliberate.solving import adhoc_task, question_lang
 from deliberate.tasks.base import Problem
 
 _ids = count(1)
+STRATEGIES_KEPT = 64  # built strategies kept (each may hold a loaded verifier); the least recently used go
 
 
 @dataclass(eq=False)
@@ -50,6 +52,7 @@ class Job:
     future: Future = field(default_factory=Future)
     cancelled: threading.Event = field(default_factory=threading.Event)
     id: str = field(default_factory=lambda: f"req-{next(_ids)}")
+    waiters: list = field(default_factory=list)  # the server's asyncio views of `future`
 
     @property
     def search(self) -> bool:
@@ -88,7 +91,7 @@ class Engine:
         self._pending = 0
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
-        self._strategies: dict[tuple, Strategy] = {}
+        self._strategies: OrderedDict[tuple, Strategy] = OrderedDict()
         self.batches = 0  # batches solved (a test checks that concurrent requests share them)
         self._thread = threading.Thread(target=self._loop, name="deliberate-engine", daemon=True)
         self._thread.start()
@@ -102,11 +105,15 @@ class Engine:
         against the backend before any request is queued."""
         key = (name, tuple(sorted(options.items())))
         with self._build_lock:
-            if key not in self._strategies:
-                strat = get_strategy(name, **options)
-                strat.check(Meter(self.backend), adhoc_task("x"))
-                self._strategies[key] = strat
-            return self._strategies[key]
+            if key in self._strategies:
+                self._strategies.move_to_end(key)
+                return self._strategies[key]
+            strat = get_strategy(name, **options)
+            strat.check(Meter(self.backend), adhoc_task("x"))
+            self._strategies[key] = strat
+            while len(self._strategies) > STRATEGIES_KEPT:
+                self._strategies.popitem(last=False)
+            return strat
 
     def submit(self, job: Job) -> Future:
         with self._lock:
@@ -121,15 +128,26 @@ class Engine:
         with self._lock:
             self._pending -= 1
 
+    def close(self) -> None:
+        """Stop the worker after the batch it is on (the app's shutdown)."""
+        self._queue.put(None)  # type: ignore[arg-type]
+
     def _loop(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            head = self._queue.get()
+            if head is None:
+                return
+            batch = [head]
             end = time.monotonic() + self.window_s
             while len(batch) < self.max_batch:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, end - time.monotonic())))
+                    more = self._queue.get(timeout=max(0.0, end - time.monotonic()))
                 except queue.Empty:
                     break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
             self.batches += 1
             groups: dict[tuple, list[Job]] = {}
             for job in batch:
@@ -140,10 +158,19 @@ class Engine:
             for jobs in groups.values():
                 try:
                     self._solve(jobs)
-                except Exception as e:  # a backend failure answers these requests (502) and the loop goes on
-                    for job in jobs:
-                        if not job.future.done():
-                            job.future.set_exception(e)
+                except Exception as e:
+                    if len(jobs) == 1:  # a backend failure answers its request (400 or 502); the loop goes on
+                        if not jobs[0].future.done():
+                            jobs[0].future.set_exception(e)
+                        continue
+                    for job in jobs:  # one bad request must not fail the rest: each alone
+                        if job.future.done():
+                            continue
+                        try:
+                            self._solve([job])
+                        except Exception as one:
+                            if not job.future.done():
+                                job.future.set_exception(one)
 
     def _meter(self, owners: dict[str, list[Job]]) -> Meter:
         def stopped(owner) -> bool:
@@ -166,7 +193,7 @@ class Engine:
             gens = iter(meter.generate(prompts, params, owners=owners))
             for j in jobs:
                 j.future.set_result(Outcome([next(gens) for _ in j.prompts], None, meter.usage_of(j.id),
-                                            expired=j.stopped()))
+                                            expired=j.id in meter.starved))
             return
         first = jobs[0]
         strat = self.strategy(first.strategy, first.options)  # type: ignore[arg-type]
@@ -182,5 +209,5 @@ class Engine:
             results = strat.run([problems[q] for q in qs], meter, adhoc_task(qs[0]), seed=first.seed)
             for q, r in zip(qs, results, strict=True):
                 for j in by_question[q]:
-                    j.future.set_result(Outcome(None, r, r.compute, expired=j.stopped()))
+                    j.future.set_result(Outcome(None, r, r.compute, expired=problems[q].id in meter.starved))
 

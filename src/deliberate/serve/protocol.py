@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from deliberate.backends.base import Completion, Generation
 from deliberate.backends.metered import Compute
-from deliberate.errors import BadInput, UnknownName
+from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 from deliberate.prompting import THINK_CLOSE, THINK_OPEN
 from deliberate.search import STRATEGIES, Result
@@ -23,8 +24,10 @@ from deliberate.search import STRATEGIES, Result
 # optillm's approach slugs that name a strategy deliberate has ("none" is its pass-through)
 OPTILLM = {"none": None, "bon": "best-of-n", "mcts": "mcts", "self_consistency": "self-consistency",
            "rstar": "rstar", "cot_reflection": "reflection"}
-# which of the server's caps bounds which strategy option
-OPTION_CAPS = {"n": "max_n", "iterations": "max_iterations", "max_tokens": "max_tokens", "max_think": "max_tokens"}
+# which of the server's caps bounds which integer strategy option; any other integer option (beam's
+# width, expand and subtrees, mcts's children, rounds, ...) multiplies the samples and takes max_n
+# (token counts, named *tokens or *think, take max_tokens)
+OPTION_CAPS = {"iterations": "max_iterations", "seed": None}
 # request fields a strategy takes as its own option when it has one of that name
 SHARED_FIELDS = ("temperature", "top_p", "max_tokens")
 
@@ -68,6 +71,11 @@ def route(body: dict, served: str, caps) -> Route:
     tree = extra.pop("tree", False)
     strategy = extra.pop("strategy", None)
     approach = body.get("optillm_approach")
+    for field_name, v in (("deliberate.strategy", strategy), ("optillm_approach", approach)):
+        if v is not None and not isinstance(v, str):
+            raise ApiError(400, f"{field_name} must be a string.", param=field_name)
+    if not isinstance(tree, bool):
+        raise ApiError(400, "deliberate.tree must be true or false.", param="deliberate.tree")
     if approach is not None:
         if approach not in OPTILLM:
             raise ApiError(400, f"unknown optillm_approach {approach!r}; deliberate serves: {', '.join(OPTILLM)}.",
@@ -84,17 +92,39 @@ def route(body: dict, served: str, caps) -> Route:
         return Route(None, {}, bool(tree))
     if strategy not in STRATEGIES:
         raise ApiError(400, f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.", param="model")
-    fields = STRATEGIES[strategy].Config.__dataclass_fields__
+    config = STRATEGIES[strategy].Config
+    fields = config.__dataclass_fields__
     for f in SHARED_FIELDS:
         if f in fields and f not in extra and body.get(f) is not None:
             extra[f] = body[f]
-    for opt, cap in OPTION_CAPS.items():
-        v = extra.get(opt)
-        if isinstance(v, int | float) and v > getattr(caps, cap):
-            flag = "--" + cap.replace("_", "-")
-            raise ApiError(400, f"{opt} {v} is above this server's cap of {getattr(caps, cap)} ({flag}).",
-                           param=f"deliberate.{opt}")
-    return Route(strategy, {k: _hashable(v) for k, v in extra.items()}, bool(tree))
+    if "max_tokens" in fields and "max_tokens" not in extra and body.get("max_completion_tokens") is not None:
+        extra["max_tokens"] = body["max_completion_tokens"]
+    kinds = get_type_hints(config)
+    for opt, v in extra.items():
+        if opt in fields:
+            _check_type(opt, v, kinds.get(opt))
+        cap = OPTION_CAPS[opt] if opt in OPTION_CAPS else ("max_tokens" if opt.endswith(("tokens", "think"))
+                                                            else "max_n")
+        if isinstance(v, int) and not isinstance(v, bool) and cap:
+            if v > getattr(caps, cap):
+                flag = "--" + cap.replace("_", "-")
+                raise ApiError(400, f"{opt} {v} is above this server's cap of {getattr(caps, cap)} ({flag}).",
+                               param=f"deliberate.{opt}")
+    return Route(strategy, {k: _hashable(v) for k, v in extra.items()}, tree)
+
+
+def _check_type(name: str, v: Any, kind) -> None:
+    """A JSON value against a strategy option's type (int, float, str, bool, optional or not)."""
+    allowed = set(get_args(kind)) if get_origin(kind) in (Union, UnionType) else {kind}
+    if v is None and type(None) in allowed:
+        return
+    ok = {int: lambda x: isinstance(x, int) and not isinstance(x, bool),
+          float: lambda x: isinstance(x, int | float) and not isinstance(x, bool),
+          str: lambda x: isinstance(x, str), bool: lambda x: isinstance(x, bool)}
+    checks = [ok[k] for k in allowed if k in ok]
+    if checks and not any(c(v) for c in checks):
+        want = " or ".join(sorted(k.__name__ for k in allowed if k in ok))
+        raise ApiError(400, f"deliberate.{name} must be {want}, got {v!r}.", param=f"deliberate.{name}")
 
 
 def _int(body: dict, name: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -147,7 +177,8 @@ def messages_of(body: dict) -> list[dict[str, str]]:
     for i, m in enumerate(msgs):
         content = m.get("content") if isinstance(m, dict) else None
         if isinstance(content, list):  # content parts: the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            content = "".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text"
+                              and isinstance(p.get("text"), str))
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "developer", "tool") \
                 or not isinstance(content, str):
             raise ApiError(400, f"messages[{i}] needs a role and a text content.", param=f"messages[{i}]")
@@ -235,9 +266,3 @@ def think_tokens(gens: list[Generation], count) -> int:
     """Reasoning tokens of pass-through output: those of its `<think>` parts (by the tokenizer)."""
     parts = [split_think(c.text)[0] for g in gens for c in g.completions]
     return sum(count([p for p in parts if p])) if any(parts) else 0
-
-
-def strategy_error(e: Exception) -> ApiError:
-    if isinstance(e, BadInput | UnknownName):
-        return ApiError(400, str(e), param="deliberate")
-    raise e
