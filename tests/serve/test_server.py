@@ -81,6 +81,15 @@ def test_streaming_sends_the_search_as_it_goes_then_the_answer_then_usage(servin
                              (ch.choices[0].delta.model_extra or {}).get("reasoning"))
         assert last_reasoning < first_content
         assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 48
+        multi = list(c.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "Q"}], n=2,
+                                               stream=True, logprobs=True, top_logprobs=1))
+        texts = {0: "", 1: ""}
+        for ch in multi:
+            for choice in ch.choices:
+                texts[choice.index] += choice.delta.content or ""
+        assert texts == {0: "The answer is 1.", 1: "The answer is 2."}
+        assert {ch.choices[0].delta.role for ch in multi[:1]} == {"assistant"} and len(multi[0].choices) == 2
+        assert any(choice.logprobs and choice.logprobs.content for ch in multi for choice in ch.choices)
         plain = list(c.completions.create(model="scripted", prompt="R\n", stream=True, temperature=0))
         assert "".join(ch.choices[0].text for ch in plain if ch.choices) == "The answer is 7."
         assert plain[-1].usage.completion_tokens == 16

@@ -274,8 +274,8 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
             return {"index": index, "text": content, "reasoning": reasoning or None, "finish_reason": finish}
 
         try:
-            if chat:
-                yield event([delta()])
+            if chat:  # the role first, for every choice to come
+                yield event([delta(index=i) for i in range(sum(p.n for p in job.params) if job.params else 1)])
             waiter = asyncio.wrap_future(fut)  # done on this loop after the updates posted before it
             job.waiters.append(waiter)
             while not waiter.done() or not updates.empty():
@@ -301,7 +301,8 @@ def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
                     yield event([delta(content=ch["message"]["content"] if chat else ch["text"], index=i)])
                 else:
                     msg = ch["message"] if chat else {"content": ch["text"]}
-                    yield event([delta(reasoning=msg.get("reasoning", ""), content=msg.get("content", ""), index=i)])
+                    part = delta(reasoning=msg.get("reasoning", ""), content=msg.get("content", ""), index=i)
+                    yield event([{**part, "logprobs": ch.get("logprobs")}])
                 yield event([delta(finish=ch["finish_reason"], index=i)])
             yield event([], usage=full["usage"], **({"deliberate": full["deliberate"]} if "deliberate" in full else {}))
             yield "data: [DONE]\n\n"
