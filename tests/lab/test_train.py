@@ -27,7 +27,9 @@ def test_the_recipe_trains_from_scratch_and_exports_a_lab_model(tmp_path):
     assert [r["step"] for r in rows] == [1, 2]  # every checkpoint, scored on validation
     assert all(0 <= r["greedy"] <= 1 and r["pass_gap"] == r["pass@2"] - r["greedy"] for r in rows)
     dest = export_model(out / "checkpoint-2", tmp_path / "exported")
-    assert json.loads((dest / "config.json").read_text())["deliberate_prompt_style"] == "lab"
+    cfg = json.loads((dest / "config.json").read_text())
+    assert cfg["deliberate_prompt_style"] == "lab" and cfg["use_cache"] is True  # the trainer had turned it off
+    assert "is_local" not in json.loads((dest / "tokenizer_config.json").read_text())
     assert not (dest / "optimizer.pt").exists()
     tok = AutoTokenizer.from_pretrained(dest)
     assert AutoModelForCausalLM.from_pretrained(dest).config.max_position_embeddings == 512

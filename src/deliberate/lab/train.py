@@ -44,5 +44,10 @@ def export_model(src: str | Path, dest: str | Path) -> Path:
             shutil.copy2(src / name, dest / name)
     cfg = json.loads((dest / "config.json").read_text())
     cfg["deliberate_prompt_style"] = "lab"
+    cfg["use_cache"] = True  # the trainer turns it off while training; a shipped model decodes with it
     (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    tok = dest / "tokenizer_config.json"
+    if tok.exists():  # where the trainer loaded it from is no part of the model
+        t = {k: v for k, v in json.loads(tok.read_text()).items() if k not in ("is_local", "local_files_only")}
+        tok.write_text(json.dumps(t, indent=2) + "\n")
     return dest
