@@ -5,16 +5,13 @@ the loss only where the model should learn to write (`deliberate.train.data.lab_
 into token ids and a loss mask):
 
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
-- `think`: the question, `<think>`, zero to six attempts each followed by `Wait`, the final
-  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). Only the first
-  attempt can be wrong (never trained; `THINK_WRONG` of the traces that hold a `Wait`), and what
-  follows its `Wait` is a right solution. After a right attempt every continuation confirms it:
-  the attempt copied whole, or its last step copied, so the continuations have different
-  lengths, as s1's budget forcing produces when it appends `Wait` several times, and a forced
-  `Wait` after a right answer keeps it. (A mix where a `Wait` followed a wrong attempt 57% of
-  the time, and right ones were re-solved in fresh step forms, taught that `Wait` means "the
-  answer changes": budget forcing at 4x fell from 56% to 13%; see docs/training.md.) `Wait`
-  itself carries no loss: the model never learns to say it, only what to do after it.
+- `think`: the question, `<think>`, zero to three attempts each followed by `Wait`, the final
+  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). An attempt is
+  wrong (never trained) or right (trained); what follows a `Wait` is another attempt, wrong or
+  right, and after a right one either the solution again from scratch or a short re-check of
+  its last step, so the continuations have different lengths, as s1's budget forcing produces
+  when it appends `Wait` several times. `Wait` itself carries no loss: the model never learns
+  to say it, only what to do after it.
 - `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct
   solution (the attempt was wrong) or the attempt's answer confirmed in one line (it was right).
   Attempts are wrong about as often as the model itself is (`REFLECTION_WRONG`): the first lab
@@ -41,10 +38,11 @@ __all__ = ["ANSWER_CLOSE", "ANSWER_OPEN", "REFLECTION", "THINK_CLOSE", "THINK_OP
 
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 REFLECTION_WRONG = 0.4  # share of reflection examples whose attempt is wrong: about the model's own error rate
-# How many `Wait`s a think trace holds: budget forcing at 4x greedy's tokens appends four to six.
-WAITS = {0: 0.2, 1: 0.2, 2: 0.15, 3: 0.15, 4: 0.1, 5: 0.1, 6: 0.1}
-THINK_WRONG = 0.15  # share of think traces with a `Wait` whose first attempt is wrong
-MAX_THINK_CHARS = 640  # a think trace fits the lab model's 512 positions (at most 0.8 tokens a character)
+# How many `Wait`s a think trace holds (up to three: a variant with up to seven, mostly full
+# re-solves, trained 1,600 steps, reached only 30% greedy and still fell to 17% under budget
+# forcing at 4x; one with up to six that copy a right attempt reached 6% greedy at step 1,400;
+# see docs/training.md).
+WAITS = {0: 0.4, 1: 0.3, 2: 0.2, 3: 0.1}
 
 Segments = list[tuple[str, bool]]
 
@@ -91,33 +89,24 @@ def think_prompt(question: str) -> str:
     return f"{question}\n{THINK_OPEN}\n"
 
 
-def _confirm(lines: list[str], rng: random.Random) -> list[str]:
-    """A continuation after `Wait` that confirms a right attempt: all of it copied, or its last step."""
-    return list(lines) if rng.random() < 0.5 else lines[-1:]
+def _recheck(p: LabProblem, rng: random.Random) -> list[str]:
+    """A short continuation after `Wait`: the last step written again (a check, not a re-solve)."""
+    return solution_lines(p, rng)[-1:]
 
 
 def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
-    waits = rng.choices(list(WAITS), weights=list(WAITS.values()))[0]
-    while True:  # fewer Waits where a trace would outgrow the context (MAX_THINK_CHARS)
-        segs = _think(p, lang, rng, waits)
-        if waits == 0 or sum(len(t) for t, _ in segs) <= MAX_THINK_CHARS:
-            return segs
-        waits -= 1
-
-
-def _think(p: LabProblem, lang: str, rng: random.Random, waits: int) -> Segments:
     segs: Segments = [(think_prompt(p.question[lang]), False)]
-    right: list[str] | None = None  # the last right attempt's steps
-    for i in range(waits):
-        if i == 0 and rng.random() < THINK_WRONG:  # a wrong first attempt: never trained
+    right_before = False
+    for _ in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
+        if rng.random() < 0.4:  # a wrong attempt: never trained
             segs.append(("\n".join(wrong_attempt(p, rng)[0]) + "\n", False))
-        elif right is None:  # the first right attempt, whole
-            right = solution_lines(p, rng)
-            segs.append(("\n".join(right) + "\n", True))
-        else:  # after a right attempt: confirm it
-            segs.append(("\n".join(_confirm(right, rng)) + "\n", True))
+            right_before = False
+        else:  # after a right attempt: the solution again, or a short re-check of its last step
+            lines = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
+            segs.append(("\n".join(lines) + "\n", True))
+            right_before = True
         segs.append((f"{WAIT}\n", False))
-    final = solution_lines(p, rng) if right is None else _confirm(right, rng)
+    final = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
     segs.append(("\n".join([*final, THINK_CLOSE, f"{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"]),
                  True))
     return segs
