@@ -77,6 +77,11 @@ def lab_question(question: str) -> str:
     return question + "\n"
 
 
+def bare_prompt(question: str, fmt: Format) -> str:
+    """A question as a model trained on the lab formats reads it (opening `<think>` where it thinks first)."""
+    return lab_question(question) + (f"{THINK_OPEN}\n" if fmt.opens_think else "")
+
+
 def lab_translation(text: str, src: str, tgt: str) -> str:
     return f"{LAB_TRANSLATE[(src, tgt)]}\n{text}\n"
 
@@ -127,7 +132,7 @@ def build_prompt(task: Task, problem: Problem, backend: Backend, shots: int = 8)
         return translation_prompt(problem, backend)
     fmt = format_of(backend)
     if fmt.bare:
-        return Prompt(lab_question(problem.question) + (f"{THINK_OPEN}\n" if fmt.opens_think else ""), ())
+        return Prompt(bare_prompt(problem.question, fmt), ())
     if task.kind == "game24":
         pairs = [(f"{GAME24_RULE}\nInput: {q}", f"Answer: {a}") for q, a in GAME24_SHOTS[:shots]]
         query, lead, stop = f"{GAME24_RULE}\nInput: {problem.question}", "Answer:", ("\nInput:",)
@@ -181,4 +186,4 @@ def chat_prompt(messages: list[dict[str, str]], backend: Backend) -> str:
     last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
     if last is None:
         raise BadInput("messages holds no user message.")
-    return lab_question(last) + (f"{THINK_OPEN}\n" if fmt.opens_think else "")
+    return bare_prompt(last, fmt)

@@ -100,3 +100,9 @@ class Backend(Protocol):
     def render_chat(self, messages: list[dict[str, str]]) -> str: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def transcript(messages: list[dict[str, str]]) -> str:
+    """A conversation as plain "Role: text" lines, ending where the assistant's answer begins: the
+    prompt of a model (or server) without a chat template."""
+    return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"

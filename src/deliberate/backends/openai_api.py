@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Sequence
 
-from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob, transcript
 from deliberate.errors import BackendError, BadInput
 from deliberate.params import SamplingParams
 
@@ -207,7 +207,7 @@ class OpenAIBackend:
         r = self.http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": messages})
         if r.status_code == 200 and r.json().get("tokens"):
             return self.decode(r.json()["tokens"])  # the server's own chat template
-        return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+        return transcript(messages)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
         raise BackendError(f"{self.spec} cannot score a given continuation (it returns no prompt logprobs).")

@@ -24,7 +24,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob, transcript
 from deliberate.backends.prefix_cache import PrefixCache
 from deliberate.backends.sampling import Detokenizer, sample_tokens
 from deliberate.errors import BackendError, BadInput, ProblemTooLong
@@ -99,7 +99,7 @@ def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
     "Role: text" transcript for a tokenizer without a chat template)."""
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+    return transcript(messages)
 
 
 class TransformersBackend:
