@@ -61,6 +61,7 @@ def run_serve_bench(backend: Backend, task: Task, *, concurrency: int = 32, stra
     return {"model": model, "task": task.name, "concurrency": concurrency, "one_request_s": round(one, 3),
             "concurrent_wall_s": round(wall, 3), "ratio": round(ratio, 2),
             **{f"latency_p{q}_s": round(_percentile(latencies, q / 100), 3) for q in (50, 90, 99)},
-            "tokens_generated": sum(d[1] for d in done), "requests_per_s": round(concurrency / wall, 2), "tokens_per_s": round(sum(d[1] for d in done) / wall, 1),
+            "tokens_generated": sum(d[1] for d in done),
+            "requests_per_s": round(concurrency / wall, 2), "tokens_per_s": round(sum(d[1] for d in done) / wall, 1),
             "batches": app.state.engine.batches, "target_ratio": TARGET_RATIO,
             "target_met": ratio <= TARGET_RATIO if strategy in (None, "greedy") and concurrency == 32 else None}
