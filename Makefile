@@ -32,10 +32,10 @@ lint: setup
 	$(BIN)/ruff check src tests
 
 # Retrain the lab model from scratch: `deliberate train sft` with the recipe in
-# src/deliberate/lab/train.py (about 34 minutes on 2 cores), every checkpoint scored on the
+# src/deliberate/lab/train.py (about 36 minutes on 2 cores with bf16), every checkpoint scored on the
 # validation split, then the chosen one (the last, see docs/training.md) exported into the package.
 lab-model: setup
 	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 \
 	    $$(ls -d runs/lab-model/checkpoint-* >/dev/null 2>&1 && echo --resume)
 	$(BIN)/deliberate lab select runs/lab-model --min-step 1000 --limit 100 --n 8 --threads 2
-	$(BIN)/deliberate lab export runs/lab-model/checkpoint-1600 src/deliberate/lab/model
+	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2000 src/deliberate/lab/model

@@ -178,9 +178,14 @@ class Meter:
         for o in dict.fromkeys(owners):
             self.usage_of(o).verifier_calls += 1
         for o, w in zip(owners, work, strict=True):
-            c = self.usage_of(o)
-            c.verifier_tokens += w
-            c.wall_s += wall * w / total
+            self.bill_verifier(o, w, wall * w / total, calls=0)
         return scored
+
+    def bill_verifier(self, owner: Hashable, tokens: int, wall_s: float, calls: int = 1) -> None:
+        """A verifier of its own (a PRM's forward pass) reports what it read for a problem."""
+        c = self.usage_of(owner)
+        c.verifier_tokens += tokens
+        c.verifier_calls += calls
+        c.wall_s += wall_s
 
 

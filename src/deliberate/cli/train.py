@@ -11,6 +11,7 @@ from deliberate.cli.common import app, err, fail_cleanly, out
 from deliberate.cli.options import with_config_options
 from deliberate.errors import BadInput
 from deliberate.train.grpo import GRPORunConfig
+from deliberate.train.labels import LabelConfig
 from deliberate.train.sft import SFTRunConfig
 from deliberate.train.star import StarConfig
 
@@ -53,6 +54,23 @@ def star(**options: Any) -> None:
     for r in rows:
         out.print(f"iteration {r['iteration']}: validation greedy {r['valid_accuracy']:.1%} "
                   f"({r['kept']} rationales kept, {r['rationalized']} rationalized)")
+
+
+@app.command("label")
+@fail_cleanly
+@with_config_options(LabelConfig)
+def label(**options: Any) -> None:
+    """Step labels for a PRM by Monte Carlo rollouts (Math-Shepherd); --first-error: OmegaPRM's binary search."""
+    from rich.progress import Progress
+
+    from deliberate.train.labels import label_task
+
+    with Progress(console=err, transient=True) as bar:
+        job = bar.add_task("labelling problems", total=None)
+        totals = label_task(LabelConfig(**options), on_batch=lambda d, n: bar.update(job, completed=d, total=n))
+    out.print(f"{totals['solutions']} solutions of {totals['problems']} problems, {totals['steps']} steps "
+              f"({totals['right_steps']:.1%} labelled right); {totals['rollouts']:,} rollouts, "
+              f"{totals['rollout_tokens']:,} rollout tokens; rows in {totals['out']}")
 
 
 @train_app.command("plot")

@@ -117,3 +117,22 @@ def reward_auroc(rows: Sequence[dict]) -> tuple[float, int] | None:
                 wins += 1.0 if a > b else 0.5 if a == b else 0.0
         pairs += len(right) * len(wrong)
     return (wins / pairs, pairs) if pairs else None
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Pooled AUROC: the chance a positive outscores a negative (ties half), by ranks
+    (Mann-Whitney U); by hand because it is eight lines and scikit-learn is no dependency."""
+    pos = sum(1 for y in labels if y)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks, i = [0.0] * len(scores), 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1  # tied scores share their mean rank
+        i = j + 1
+    return (sum(r for r, y in zip(ranks, labels, strict=True) if y) - pos * (pos + 1) / 2) / (pos * neg)

@@ -5,13 +5,13 @@ the loss only where the model should learn to write (`deliberate.train.data.lab_
 into token ids and a loss mask):
 
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
-- `think`: the question, `<think>`, zero to three attempts each followed by `Wait`, the final
-  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). An attempt is
-  wrong (never trained) or right (trained); what follows a `Wait` is another attempt, wrong or
-  right, and after a right one either the solution again from scratch or a short re-check of
-  its last step, so the continuations have different lengths, as s1's budget forcing produces
-  when it appends `Wait` several times. `Wait` itself carries no loss: the model never learns
-  to say it, only what to do after it.
+- `think`: the question, `<think>`, zero to six attempts each followed by `Wait`, the final
+  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). The first attempt
+  may be wrong (never trained); after a right one comes either the solution again in fresh
+  forms or a short re-check of its last step, so the continuations have different lengths, as
+  s1's budget forcing produces when it appends `Wait` several times; a re-check is marked
+  `Check:`. `Wait` itself carries no loss: the model never learns to say it, only what to do
+  after it.
 - `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct
   solution (the attempt was wrong) or the attempt's answer confirmed in one line (it was right).
   Attempts are wrong about as often as the model itself is (`REFLECTION_WRONG`): the first lab
@@ -38,11 +38,13 @@ __all__ = ["ANSWER_CLOSE", "ANSWER_OPEN", "REFLECTION", "THINK_CLOSE", "THINK_OP
 
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 REFLECTION_WRONG = 0.4  # share of reflection examples whose attempt is wrong: about the model's own error rate
-# How many `Wait`s a think trace holds (up to three: a variant with up to seven, mostly full
-# re-solves, trained 1,600 steps, reached only 30% greedy and still fell to 17% under budget
-# forcing at 4x; one with up to six that copy a right attempt reached 6% greedy at step 1,400;
-# see docs/training.md).
-WAITS = {0: 0.4, 1: 0.3, 2: 0.2, 3: 0.1}
+# How many `Wait`s a think trace holds: up to six, as many as budget forcing appends at 4x
+# greedy's tokens (v2 held up to three and drifted to another answer after the fourth forced
+# `Wait`). Earlier variants, measured (docs/training.md): up to seven, mostly full re-solves,
+# reached only 30% greedy at 1,600 steps; up to six verbatim copies reached 6% at step 1,400.
+WAITS = {0: 0.3, 1: 0.15, 2: 0.15, 3: 0.1, 4: 0.1, 5: 0.1, 6: 0.1}
+THINK_WRONG_FIRST = 0.25  # share of think traces with a `Wait` whose first attempt is wrong (only the first)
+RECHECK = 0.6  # after a right attempt, the share of continuations that re-check its last step
 
 Segments = list[tuple[str, bool]]
 
@@ -89,24 +91,30 @@ def think_prompt(question: str) -> str:
     return f"{question}\n{THINK_OPEN}\n"
 
 
+CHECK = "Check: "  # marks a re-check, so a model that wrote one knows the thinking may end there
+
+
 def _recheck(p: LabProblem, rng: random.Random) -> list[str]:
-    """A short continuation after `Wait`: the last step written again (a check, not a re-solve)."""
-    return solution_lines(p, rng)[-1:]
+    """A short continuation after `Wait`: the last step written again (a check, not a re-solve).
+    Marked: unmarked (v5), a copied last step read as the first step of a solution, and the
+    model went on applying the problem's operations to the answer (docs/training.md)."""
+    return [CHECK + solution_lines(p, rng)[-1]]
 
 
 def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
+    """Only the first attempt may be wrong, so `Wait` after a right attempt nearly always means
+    "check it and keep it": a re-check of the last step or the solution again in fresh forms."""
     segs: Segments = [(think_prompt(p.question[lang]), False)]
     right_before = False
-    for _ in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
-        if rng.random() < 0.4:  # a wrong attempt: never trained
+    for k in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
+        if k == 0 and rng.random() < THINK_WRONG_FIRST:  # a wrong attempt: never trained
             segs.append(("\n".join(wrong_attempt(p, rng)[0]) + "\n", False))
-            right_before = False
-        else:  # after a right attempt: the solution again, or a short re-check of its last step
-            lines = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
+        else:
+            lines = _recheck(p, rng) if right_before and rng.random() < RECHECK else solution_lines(p, rng)
             segs.append(("\n".join(lines) + "\n", True))
             right_before = True
         segs.append((f"{WAIT}\n", False))
-    final = _recheck(p, rng) if right_before and rng.random() < 0.5 else solution_lines(p, rng)
+    final = _recheck(p, rng) if right_before and rng.random() < RECHECK else solution_lines(p, rng)
     segs.append(("\n".join([*final, THINK_CLOSE, f"{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"]),
                  True))
     return segs

@@ -20,8 +20,8 @@ from deliberate.lab.generator import CURRICULUM
 __all__ = ["CURRICULUM", "RECIPE", "export_model", "recipe"]
 
 # `deliberate train sft` options of the shipped lab model (`make lab-model`)
-RECIPE = dict(model="lab", init_from_config=True, data="lab", examples=110_000, packing=True, max_length=512,
-              batch_size=16, max_steps=1600, learning_rate=3e-3, warmup_ratio=0.125, weight_decay=0.1,
+RECIPE = dict(model="lab", init_from_config=True, data="lab", examples=170_000, packing=True, max_length=512,
+              batch_size=16, max_steps=2000, learning_rate=3e-3, warmup_ratio=0.1, weight_decay=0.1,
               adam_beta2=0.95, min_lr_ratio=0.1, save_steps=200, logging_steps=25, seed=1)
 
 

@@ -17,6 +17,8 @@ REWARDS = {
     "consistency": "share of the other paths that reach the same answer (no answer key needed)",
     "self-eval": "the model asked whether each step is correct: P(Yes) / (P(Yes) + P(No))",
     "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
+    "prm:PATH": "a trained process reward model scoring each step (?format=token|shepherd|qwen)",
+    "orm:PATH": "a trained outcome reward model scoring the whole solution",
 }
 
 
@@ -37,6 +39,10 @@ def _make(name: str, task: Task | None, backend) -> Reward:
         if backend is None or task is None:
             raise BadInput("the self-eval reward needs the backend and task it will run on.")
         return SelfEval(backend, task)  # get_reward then checks the backend can score
+    if name.startswith(("prm:", "orm:")):
+        from deliberate.rewards.model import ModelReward
+
+        return ModelReward(name, task=task, backend=backend)
     if name == "oracle":
         if task is None or not task.has_answer_key:
             raise BadInput("the oracle reward needs an answer key; this task has none.")

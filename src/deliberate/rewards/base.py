@@ -67,6 +67,25 @@ class Reward(ABC):
             raise BadInput(f"the {self.name} reward needs an answer key; task {task.name!r} has none.")
 
 
+def split_steps(text: str, delimiter: str = "\n") -> list[str]:
+    """The steps of a solution: the text cut at the task's step delimiter, each step keeping
+    its delimiter, so that the steps joined give the text back exactly (blank pieces join the
+    step before them, or the first step). A prefix is then exactly what the model wrote."""
+    pieces = text.split(delimiter)
+    steps: list[str] = []
+    lead = ""  # blank pieces before the first step belong to it
+    for i, piece in enumerate(pieces):
+        part = piece + (delimiter if i < len(pieces) - 1 else "")
+        if not piece.strip() and not steps:
+            lead += part
+        elif piece.strip():
+            steps.append(lead + part)
+            lead = ""
+        else:
+            steps[-1] += part
+    return steps or [text]
+
+
 AGGREGATES = ("last", "min", "mean", "prod")
 
 
