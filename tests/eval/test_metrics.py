@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from deliberate.eval.metrics import pass_at_k, summarize, wilson
+from deliberate.eval.metrics import auroc, pass_at_k, summarize, wilson
 
 
 def brute_pass_at_k(n, c, k):
@@ -99,3 +99,19 @@ def test_a_task_without_an_answer_key_reports_no_exact_match_figures():
     assert not [k for k in s if k.startswith(("pass@", "maj@", "test@", "reward_auroc", "repaired"))]
     assert s["tokens_per_correct"] is None and s["chrf"] == 60.0
     assert summarize([{**rows[0], "score": None}])["metric"] == "accuracy"
+
+
+def test_auroc_is_the_share_of_right_wrong_pairs_ordered_rightly():
+    rng = random.Random(3)
+    for _ in range(50):
+        n = rng.randint(2, 12)
+        scores = [rng.choice([0.1, 0.2, 0.5, 0.9]) for _ in range(n)]  # ties on purpose
+        labels = [rng.random() < 0.5 for _ in range(n)]
+        pos = [s for s, y in zip(scores, labels, strict=True) if y]
+        neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+        if not pos or not neg:
+            assert auroc(scores, labels) is None
+            continue
+        pairs = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in itertools.product(pos, neg)]
+        assert auroc(scores, labels) == pytest.approx(sum(pairs) / len(pairs))
+    assert auroc([0.9, 0.1], [True, False]) == 1.0 and auroc([0.1, 0.9], [True, False]) == 0.0
