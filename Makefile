@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test smollm2 lab-model lint
+.PHONY: setup demo test smollm2 lab-model lab-prm lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,3 +39,22 @@ lab-model: setup
 	    $$(ls -d runs/lab-model/checkpoint-* >/dev/null 2>&1 && echo --resume)
 	$(BIN)/deliberate lab select runs/lab-model --min-step 1000 --limit 100 --n 8 --threads 2
 	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2000 src/deliberate/lab/model
+
+# The lab PRM (docs/verifiers.md): step labels by rollouts of the lab model on the training
+# splits (OmegaPRM's first-error search, hard labels), Math-Shepherd labels of every step on 200
+# validation problems per language to score it on, then `deliberate train prm` from the lab
+# model's backbone, exported into the package (--reward prm:lab). Labelling resumes where a kill
+# stopped it; about 40 minutes of sampling and 10 of training on 2 cores.
+LABELS := runs/lab-prm-labels
+lab-prm: setup
+	mkdir -p $(LABELS)
+	for L in en zh; do \
+	  $(BIN)/deliberate label --task lab-$$L-train --samples 4 --rollouts 8 --first-error --limit 1200 \
+	      --batch 32 --threads 2 --out $(LABELS)/$$L-train.jsonl && \
+	  $(BIN)/deliberate label --task lab-$$L-valid --samples 4 --rollouts 8 --limit 200 \
+	      --batch 32 --threads 2 --out $(LABELS)/$$L-valid.jsonl || exit 1; \
+	done
+	$(BIN)/deliberate train prm --data $(LABELS)/en-train.jsonl,$(LABELS)/zh-train.jsonl \
+	    --valid-data $(LABELS)/en-valid.jsonl,$(LABELS)/zh-valid.jsonl $(PRM_RECIPE) --out runs/lab-prm \
+	    --threads 2 --overwrite
+	$(BIN)/deliberate lab export runs/lab-prm src/deliberate/lab/prm

@@ -93,3 +93,40 @@ def test_a_translation_bench_has_no_accuracy_interval_and_still_tabulates_and_pl
     res = {"task": "lab-translate-en-zh", "model": "lab", "n_problems": 2, "seed": 0, "greedy": greedy, "cells": [cell]}
     assert "| best-of-n | 4x | 61.9 |" in markdown_table(res)
     assert plot_scaling(res, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rewards_multiply_the_strategies_that_take_one_and_cells_report_their_gain(tmp_path):
+    b = ScriptedBackend(from_table(TABLE))
+    res = run_scaling(TASK, b, budgets=[4], strategies=["self-consistency", "best-of-n"], limit=None,
+                      out_dir=tmp_path, rewards=["confidence", "oracle"])
+    names = [c["strategy"] for c in res["cells"]]
+    assert names == ["self-consistency", "best-of-n+confidence", "best-of-n+oracle"]  # SC takes no reward
+    oracle = res["cells"][2]
+    assert oracle["reward"] == "oracle" and oracle["variant"] == "best-of-n"
+    assert oracle["vs_greedy"] == pytest.approx(oracle["accuracy"] - res["greedy"]["accuracy"])
+    lo, hi = oracle["vs_greedy_ci95"]
+    assert lo <= oracle["vs_greedy"] <= hi
+    test = oracle["test@4"]
+    if test > res["greedy"]["accuracy"]:
+        assert oracle["oracle_gap_share"] == pytest.approx(1.0)  # the answer key finds every right sample
+    assert oracle["reward_hacked"] is False
+    assert "vs greedy (paired 95% CI)" in markdown_table(res)
+
+
+def test_against_greedy_flags_a_pick_worse_than_a_random_sample(tmp_path):
+    from deliberate.eval.scaling import against_greedy
+
+    def run(name, right):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "results.jsonl").write_text("".join(json.dumps({"id": str(i), "correct": c}) + "\n"
+                                                 for i, c in enumerate(right)))
+        return str(d)
+
+    greedy = {"accuracy": 0.5, "out": run("g", [True, True, False, False])}
+    cell = {"accuracy": 0.25, "out": run("c", [True, False, False, False]), "test@4": 0.75, "pass@1": 0.4,
+            "reward": "prm:x"}
+    got = against_greedy(cell, greedy)
+    assert got["vs_greedy"] == -0.25 and got["reward_hacked"] is True
+    assert got["oracle_gap_share"] == pytest.approx(-0.25 / 0.25)
+    assert "reward_hacked" not in against_greedy({**cell, "reward": None}, greedy)  # no reward, no pick to judge

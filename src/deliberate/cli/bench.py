@@ -38,6 +38,9 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   cap: Annotated[bool, typer.Option("--cap/--no-cap", help="Hold each problem to budget x greedy's "
                                                     "tokens (a hard cap; cells in their own folders).")] = False,
                   prefix_cache: PrefixCache = True,
+                  rewards: Annotated[str | None, typer.Option(
+                      help="Comma-separated rewards (confidence, prm:PATH, orm:PATH...): every strategy that "
+                      "takes a reward runs once with each (default: each strategy's own).")] = None,
                   ) -> None:
     """Every strategy at every budget on the same problems: one table (and a plot)."""
     from deliberate.backends import load_backend
@@ -52,6 +55,12 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
     t = load_task(task)
     _ = t.problems
     backend = load_backend(model, threads=threads, prefix_cache=prefix_cache)
+    reward_list = parse_list(rewards, "rewards") if rewards else None
+    if reward_list:
+        from deliberate.rewards import get_reward
+
+        for r in reward_list:  # a bad name or checkpoint fails now, not after greedy has run
+            get_reward(r, task=t, backend=backend)
     metric = "chrf" if not t.has_answer_key else "accuracy"
     with err.status("greedy...") as status:
         def on_cell(c: dict) -> None:
@@ -59,7 +68,8 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
             status.update(f"{c['strategy']} done; next cell...")
 
         result = run_scaling(t, backend, budgets=budget_list, strategies=names, limit=limit, seed=seed,
-                             out_dir=out_dir, batch_problems=batch, on_cell=on_cell, cap=cap)
+                             out_dir=out_dir, batch_problems=batch, on_cell=on_cell, cap=cap,
+                             rewards=reward_list)
     out.print(scaling_table(result))
     for label, why in result.get("skipped", {}).items():
         out.print(f"[dim]skipped {label}: {why}[/dim]")

@@ -133,10 +133,12 @@ def scaling_table(result: dict) -> Table:
     settings = [" ".join(f"{k}={v}" for k, v in c["setting"].items()) for c in cells]
     widest = max(len(w) for w in [*names, *" ".join(settings).split()])  # wrap settings at spaces only
     table = Table(title=f"{result['task']} · {result['model']} · {result['n_problems']} problems",
-                  caption=result.get("budget_rule", budget_rule(result.get("cap", False))))
+                  caption=result.get("budget_rule", budget_rule(result.get("cap", False))) + (
+                      "" if chrf else "; under Test@N: points over greedy (* paired 95% interval excludes 0), "
+                      "(share of the oracle gap closed)"))
     table.add_column("strategy budget\nsetting", width=widest)  # a fixed width: rich wraps, never cuts
     table.add_column("chrF" if chrf else "accuracy\n(95% CI)", justify="right", no_wrap=True)
-    table.add_column("best\nsample's\nchrF" if chrf else "Test@N", justify="right", no_wrap=True)
+    table.add_column("best\nsample's\nchrF" if chrf else "Test@N\nvs greedy", justify="right", no_wrap=True)
     table.add_column("tokens per\nproblem\n(x greedy)", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
     for i, (c, name, setting) in enumerate(zip(cells, names, settings, strict=True)):
@@ -146,10 +148,20 @@ def scaling_table(result: dict) -> Table:
             lo, hi = c["ci95"]
             value = f"{c['accuracy']:.1%} ({lo * 100:.0f}-{hi * 100:.0f})"
         last_of_strategy = i + 1 == len(cells) or cells[i + 1]["strategy"] != c["strategy"]
-        table.add_row(Text.assemble(name, *(("\n", (setting, "dim")) if setting else ())), value, oracle_text(c),
+        oracle = oracle_text(c) + ("" if chrf or "vs_greedy" not in c else "\n" + _gain(c))
+        table.add_row(Text.assemble(name, *(("\n", (setting, "dim")) if setting else ())), value, oracle,
                       f"{c['tokens_per_problem']:.0f} ({c['x_greedy']:.1f}x)", f"{c['wall_s']:.0f}",
                       end_section=last_of_strategy)
     return table
+
+
+def _gain(c: dict) -> str:
+    """Points over greedy (* where the paired interval excludes 0), then the oracle-gap share."""
+    lo, hi = c["vs_greedy_ci95"]
+    line = f"{c['vs_greedy'] * 100:+.1f}{'*' if lo > 0 or hi < 0 else ''}"
+    if "oracle_gap_share" in c:
+        line += f"\n({c['oracle_gap_share']:.0%})"
+    return line + ("\nhacked" if c.get("reward_hacked") else "")
 
 
 def compare_table(c: dict) -> Table:

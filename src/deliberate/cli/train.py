@@ -1,4 +1,5 @@
-"""`deliberate train sft | grpo | star | plot`: the trainers (each flag a field of its config) and their curves."""
+"""`deliberate train sft | grpo | star | prm | orm | plot`: the trainers (each flag a field of
+its config) and their curves."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from deliberate.cli.options import with_config_options
 from deliberate.errors import BadInput
 from deliberate.train.grpo import GRPORunConfig
 from deliberate.train.labels import LabelConfig
+from deliberate.train.orm import ORMRunConfig
+from deliberate.train.prm import PRMRunConfig
 from deliberate.train.sft import SFTRunConfig
 from deliberate.train.star import StarConfig
 
-train_app = typer.Typer(help="Train the generator: SFT, GRPO and STaR on TRL.", no_args_is_help=True)
+train_app = typer.Typer(help="Train the generator (SFT, GRPO, STaR on TRL) and its verifiers (PRM, ORM).",
+                        no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
@@ -54,6 +58,45 @@ def star(**options: Any) -> None:
     for r in rows:
         out.print(f"iteration {r['iteration']}: validation greedy {r['valid_accuracy']:.1%} "
                   f"({r['kept']} rationales kept, {r['rationalized']} rationalized)")
+
+
+def _show_eval(path: Path) -> None:
+    """The held-out scores a verifier run wrote, in one line."""
+    import json
+
+    from deliberate.train.prm import EVAL_FILE
+
+    if not (path / EVAL_FILE).exists():
+        return
+    e = json.loads((path / EVAL_FILE).read_text())
+    show = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    out.print(f"held out: {e['steps']:,} steps of {e['rows']:,} solutions, step AUROC {show(e['step_auroc'])}, "
+              f"accuracy at 0.5 {e['step_accuracy']:.1%}; within-problem AUROC {show(e['within_problem_auroc_min'])}"
+              f" (min step), {show(e['within_problem_auroc_last'])} (last step)")
+
+
+@train_app.command("prm")
+@fail_cleanly
+@with_config_options(PRMRunConfig)
+def prm(**options: Any) -> None:
+    """A process reward model: a head at each step's last token, trained on step labels (deliberate label)."""
+    from deliberate.train.prm import train_prm
+
+    path = train_prm(PRMRunConfig(**options))
+    out.print(f"PRM saved to {path}; use it as --reward prm:{path}")
+    _show_eval(path)
+
+
+@train_app.command("orm")
+@fail_cleanly
+@with_config_options(ORMRunConfig)
+def orm(**options: Any) -> None:
+    """An outcome reward model on TRL's RewardTrainer: right against wrong solutions of one problem."""
+    from deliberate.train.orm import train_orm
+
+    path = train_orm(ORMRunConfig(**options))
+    out.print(f"ORM saved to {path}; use it as --reward orm:{path}")
+    _show_eval(path)
 
 
 @app.command("label")

@@ -7,6 +7,13 @@ rounds; B times greedy's thinking for budget forcing. The knobs only aim at the 
 table always reports the tokens actually generated and their multiple of greedy's, and the
 plot puts accuracy against those tokens, so a strategy that overspends is seen doing so.
 
+With `rewards`, every strategy that takes a reward (best-of-n, beam, DVTS, MCTS) runs once per
+reward, so a trained verifier (`prm:PATH`) and confidence are compared cell by cell on the same
+samples' seeds. Every cell also reports what it bought: its gap to greedy with a paired 95%
+bootstrap interval over the same problems, its share of the oracle gap (acc - greedy) /
+(Test@N - greedy) (how much of what its samples held it found), and a reward-hacking flag when
+its pick is right less often than a random sample of its own (pass@1).
+
 Every cell is an ordinary `evaluate` run in its own folder under the bench folder, so an
 interrupted bench resumes where it stopped and every row can be audited like an eval's.
 """
@@ -104,20 +111,63 @@ def check_variants(names: list[str]) -> None:
 
 def cell_summary(s: dict, label: str, budget: int | None, greedy_tokens: float, setting: dict | None = None) -> dict:
     tests = {k: v for k, v in s.items() if k.startswith(("test@", "pass@1", "maj@", "oracle_chrf@"))}
+    n = max(s.get("n_problems", 0), 1)
     return {"strategy": label, "budget": budget, "accuracy": s["accuracy"], "ci95": s["accuracy_ci95"],
             "tokens_generated": s["tokens_generated"], "tokens_per_problem": s["tokens_per_problem"],
             "x_greedy": s["tokens_per_problem"] / greedy_tokens if greedy_tokens else None,
+            "verifier_tokens_per_problem": s.get("verifier_tokens", 0) / n,
             "wall_s": s["wall_s"], "setting": setting or {}, "options": s["options"], "out": s["out"], **tests,
-            **{k: s[k] for k in ("chrf", "corpus_chrf", "repaired", "repaired_share", "broken") if k in s}}
+            **{k: s[k] for k in ("chrf", "corpus_chrf", "repaired", "repaired_share", "broken", "reward_auroc")
+               if k in s}}
+
+
+def reward_tag(spec: str) -> str:
+    """A reward's short name in a table: `confidence`, or `prm`/`orm` and the checkpoint's folder."""
+    if spec.startswith(("prm:", "orm:")):
+        kind, _, path = spec.partition(":")
+        return f"{kind}:{Path(path.partition('?')[0]).name}"
+    return spec
+
+
+def takes_reward(label: str) -> bool:
+    from deliberate.search import STRATEGIES
+
+    return "reward" in STRATEGIES[VARIANTS[label][0]].Config.__dataclass_fields__
+
+
+def against_greedy(cell: dict, greedy: dict, seed: int = 0) -> dict:
+    """What a cell bought over greedy on the same problems: the paired gap and its 95% interval,
+    the share of the oracle gap it closed, and whether its pick lost to a random sample."""
+    from deliberate.eval.compare import paired_bootstrap
+    from deliberate.eval.runner import read_rows
+
+    if "chrf" in greedy:
+        return {}
+    a = {r["id"]: bool(r["correct"]) for r in read_rows(Path(greedy["out"]) / "results.jsonl")}
+    b = {r["id"]: bool(r["correct"]) for r in read_rows(Path(cell["out"]) / "results.jsonl")}
+    shared = [i for i in b if i in a]
+    out: dict = {}
+    if shared:
+        ga, gb = [a[i] for i in shared], [b[i] for i in shared]
+        out["vs_greedy"] = (sum(gb) - sum(ga)) / len(shared)
+        out["vs_greedy_ci95"] = list(paired_bootstrap(ga, gb, seed=seed))
+    test = next((v for k, v in cell.items() if k.startswith("test@")), None)
+    if test is not None and test > greedy["accuracy"]:
+        out["oracle_gap_share"] = (cell["accuracy"] - greedy["accuracy"]) / (test - greedy["accuracy"])
+    if (p1 := cell.get("pass@1")) is not None and cell.get("reward") not in (None, "consistency"):
+        out["reward_hacked"] = cell["accuracy"] < p1
+    return out
 
 
 def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies: list[str], limit: int | None,
                 seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 32,
-                on_cell: Callable[[dict], None] | None = None, on_progress=None, cap: bool = False) -> dict:
+                on_cell: Callable[[dict], None] | None = None, on_progress=None, cap: bool = False,
+                rewards: list[str] | None = None) -> dict:
     """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}.
 
     With `cap`, every problem of a budget-B cell is also held to B x greedy's mean tokens per
-    problem by the runner's hard cap, so no strategy can overspend on a hard problem."""
+    problem by the runner's hard cap, so no strategy can overspend on a hard problem. With
+    `rewards`, each strategy that takes a reward runs once with each (named `strategy+reward`)."""
     if any(b < 1 for b in budgets):
         raise BadInput(f"budgets must be >= 1, got {budgets}.")
     check_variants(strategies)
@@ -130,22 +180,30 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
               "cells": []}
     if on_cell:
         on_cell(result["greedy"])
+    if rewards:
+        result["rewards"] = rewards
     for label in strategies:
         name, knob = VARIANTS[label]
         if reason := skip_reason(label, task, backend):
             result.setdefault("skipped", {})[label] = reason
             continue
-        for b in budgets:
-            options = knob(b, g)
-            if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
-                continue
-            s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
-                         out_dir=root / f"{label}__b{b}{'__cap' if cap else ''}", batch_problems=batch_problems,
-                         max_tokens_per_problem=math.ceil(b * g) if cap else None, on_progress=on_progress)
-            cell = cell_summary(s, label, b, g, options)
-            result["cells"].append(cell)
-            if on_cell:
-                on_cell(cell)
+        for reward in (rewards if rewards and takes_reward(label) else [None]):
+            tag = "" if reward is None else f"+{reward_tag(reward)}"
+            for b in budgets:
+                options = knob(b, g)
+                if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
+                    continue
+                options = {**options, **({"reward": reward} if reward else {})}
+                folder = f"{label}{tag}__b{b}{'__cap' if cap else ''}".replace(":", "_").replace("/", "_")
+                s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
+                             out_dir=root / folder, batch_problems=batch_problems,
+                             max_tokens_per_problem=math.ceil(b * g) if cap else None, on_progress=on_progress)
+                cell = cell_summary(s, label + tag, b, g, {k: v for k, v in options.items() if k != "reward"})
+                cell["variant"], cell["reward"] = label, reward or s["options"].get("reward")
+                cell.update(against_greedy(cell, result["greedy"], seed))
+                result["cells"].append(cell)
+                if on_cell:
+                    on_cell(cell)
     (root / "scaling.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     result["out"] = str(root)
     return result
@@ -182,10 +240,11 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     ax.axhline(g[metric] * scale, color="black", ls="--", lw=1, label="greedy")
     ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
     for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
-        color, marker = strategy_style(label)
+        color, marker = strategy_style(label.split("+")[0])
+        dash = "--" if "+prm" in label else ":" if "+orm" in label else "-"  # a trained verifier's line
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
         xs, ys = [c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells]
-        ax.plot(xs, ys, marker=marker, label=label, color=color)
+        ax.plot(xs, ys, marker=marker, label=label, color=color, ls=dash)
         if metric == "accuracy":  # the 95% interval of each cell: a gap inside it is noise
             lo = [(c["accuracy"] - c["ci95"][0]) * 100 for c in cells]
             hi = [(c["ci95"][1] - c["accuracy"]) * 100 for c in cells]
@@ -214,6 +273,21 @@ def oracle_text(cell: dict) -> str:
     return ""
 
 
+def gain_text(cell: dict) -> str:
+    """The paired gap to greedy and its interval, starred where the interval excludes zero."""
+    if "vs_greedy" not in cell:
+        return ""
+    lo, hi = cell["vs_greedy_ci95"]
+    star = "*" if lo > 0 or hi < 0 else ""
+    return f"{cell['vs_greedy'] * 100:+.1f}{star} ({lo * 100:+.1f} to {hi * 100:+.1f})"
+
+
+def gap_text(cell: dict) -> str:
+    """The oracle-gap share, and the reward-hacking flag (a pick worse than a random sample)."""
+    share = f"{cell['oracle_gap_share']:.0%}" if "oracle_gap_share" in cell else ""
+    return share + (" hacked" if cell.get("reward_hacked") else "")
+
+
 def markdown_table(result: dict) -> str:
     """The table as Markdown, for docs: one row per cell, greedy first."""
     metric = "chrf" if "chrf" in result["greedy"] else "accuracy"
@@ -221,16 +295,21 @@ def markdown_table(result: dict) -> str:
     oracle = "Test@N" if metric == "accuracy" else "best sample's chrF (oracle)"
     lines = [f"{result['task']} · {result['model']} · {result['n_problems']} problems · seed {result['seed']}",
              "", f"Matched budgets: {result.get('budget_rule', budget_rule(False))}.", "",
-             f"| strategy | budget | {head} | {oracle} | tokens/problem | x greedy | seconds | setting |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"| strategy | budget | {head} | {oracle} | vs greedy (paired 95% CI) | oracle gap closed | "
+             "tokens/problem | x greedy | verifier tokens/problem | seconds | setting |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in [result["greedy"], *result["cells"]]:
         lo, hi = c["ci95"] or (None, None)  # no interval where there is no answer key (chrF)
         value = f"{c['accuracy']:.1%} ({lo:.1%}-{hi:.1%})" if metric == "accuracy" else f"{c['chrf']:.1f}"
         test = oracle_text(c)
         setting = " ".join(f"{k}={v}" for k, v in c["setting"].items())
         budget = "" if c["budget"] is None else f"{c['budget']}x"
-        lines.append(f"| {c['strategy']} | {budget} | {value} | {test} | {c['tokens_per_problem']:.0f} | "
-                     f"{c['x_greedy']:.1f} | {c['wall_s']:.0f} | {setting} |")
+        lines.append(f"| {c['strategy']} | {budget} | {value} | {test} | {gain_text(c)} | {gap_text(c)} | "
+                     f"{c['tokens_per_problem']:.0f} | {c['x_greedy']:.1f} | "
+                     f"{c.get('verifier_tokens_per_problem', 0):.0f} | {c['wall_s']:.0f} | {setting} |")
+    lines.append("\nvs greedy: accuracy gap in points on the same problems, * where the paired bootstrap "
+                 "interval excludes 0; oracle gap closed: (acc - greedy) / (Test@N - greedy); hacked: the "
+                 "reward's pick is right less often than a random sample of the cell (pass@1).")
     for label, why in result.get("skipped", {}).items():
         lines.append(f"\nskipped {label}: {why}")
     return "\n".join(lines) + "\n"

@@ -39,3 +39,21 @@ def check_24(puzzle: str, output: str) -> bool:
         return _eval(ast.parse(expr.strip(), mode="eval")) == 24
     except (SyntaxError, ValueError, ZeroDivisionError):
         return False
+
+
+def why_not_24(puzzle: str, output: str) -> str | None:
+    """The checker's reason an output breaks the rule, as feedback; None when it makes 24."""
+    if check_24(puzzle, output):
+        return None
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "There is no expression."
+    expr = lines[-1].lower().replace("answer:", "").split("=")[0].replace("×", "*").replace("÷", "/").replace("x", "*")
+    used = sorted(int(n) for n in re.findall(r"\d+", expr))
+    if used != sorted(int(n) for n in puzzle.split()):
+        return f"The expression uses {' '.join(map(str, used)) or 'no numbers'}; it must use {puzzle} once each."
+    try:
+        value = _eval(ast.parse(expr.strip(), mode="eval"))
+    except (SyntaxError, ValueError, ZeroDivisionError):
+        return "The last line is not an arithmetic expression of the numbers."
+    return f"The expression is {float(value):g}, not 24."

@@ -17,7 +17,7 @@ REWARDS = {
     "consistency": "share of the other paths that reach the same answer (no answer key needed)",
     "self-eval": "the model asked whether each step is correct: P(Yes) / (P(Yes) + P(No))",
     "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
-    "prm:PATH": "a trained process reward model scoring each step (?format=token|shepherd|qwen)",
+    "prm:PATH": "a trained process reward model scoring each step (?format=token|shepherd|qwen); prm:lab ships",
     "orm:PATH": "a trained outcome reward model scoring the whole solution",
 }
 

@@ -14,6 +14,8 @@ Three published PRM conventions load (`prm:PATH?format=F`, or found from the che
 - `qwen` (Qwen2.5-Math-PRM): steps separated by `<extra_0>` in the chat template's assistant
   turn, a two-class head read at each separator.
 
+`prm:lab` is the PRM shipped with the lab model (`make lab-prm` trains it; docs/verifiers.md).
+
 The verifier's forward passes are billed to the problem they judge as verifier tokens and one
 verifier call per scoring pass (`Meter.bill_verifier`), so search's compute includes them.
 """
@@ -52,6 +54,15 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     if kind == "orm" and fmt is not None:
         raise BadInput("an orm: verifier scores whole solutions and takes no format.")
     return kind, path, fmt
+
+
+def verifier_path(kind: str, path: str) -> str:
+    """A checkpoint's folder; `prm:lab` names the one shipped in the package (deliberate/lab/prm)."""
+    if kind == "prm" and path == "lab":
+        from importlib import resources
+
+        return str(resources.files("deliberate.lab") / "prm")
+    return path
 
 
 def step_text(head: str, steps: Sequence[str]) -> tuple[str, list[int]]:
@@ -95,6 +106,7 @@ class ModelReward(Reward):
         )
 
         self.kind, path, fmt = parse_spec(spec)
+        path = verifier_path(self.kind, path)
         self.name = spec
         self.task, self.meter = task, backend
         try:
@@ -156,7 +168,9 @@ class ModelReward(Reward):
             return text, ends
         return step_text(self._head(problem), steps)
 
-    def _scores(self, texts: list[str], ends: list[list[int]]) -> tuple[list[list[float]], int]:
+    def score_texts(self, texts: list[str], ends: list[list[int]]) -> tuple[list[list[float]], int]:
+        """Scores read at the given character offsets of each text (one forward pass over the
+        batch), and the tokens it read; `deliberate train prm`'s evaluation calls it too."""
         import torch
 
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, return_offsets_mapping=True,
@@ -192,7 +206,7 @@ class ModelReward(Reward):
         stepss = [p.steps if len(p.steps) > 1 else split_steps(p.text, delim) for p in paths]
         built = [self._text(problem, steps or [""]) for steps in stepss]
         t0 = time.perf_counter()
-        scores, tokens = self._scores([t for t, _ in built], [e for _, e in built])
+        scores, tokens = self.score_texts([t for t, _ in built], [e for _, e in built])
         if self.meter is not None and hasattr(self.meter, "bill_verifier"):
             self.meter.bill_verifier(problem.id, tokens, time.perf_counter() - t0)
         return scores

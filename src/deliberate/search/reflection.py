@@ -6,6 +6,10 @@ context); the answer is the last attempt's. Without an external
 signal, self-correction can break right answers as easily as it repairs wrong ones, so every
 result records the first attempt's answer and the evaluation reports both counts: the share of
 first answers that were wrong and got repaired, and the number of right ones that got broken.
+
+With `feedback` prm or tool (search/feedback.py) an outside signal decides: an attempt the
+critic finds nothing wrong with is final, and where it finds something its line (the step a PRM
+scores low, the calculation a calculator rejects) is written before the reflection phrase.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from deliberate.errors import BadInput
 from deliberate.params import SamplingParams
 from deliberate.prompting import build_prompt
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
+from deliberate.search.feedback import FEEDBACK, check_feedback, critic_for
 from deliberate.search.tree import kept_ids
 from deliberate.tasks.base import Problem, Task
 
@@ -33,8 +38,12 @@ class ReflectionConfig:
         "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
     shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
     phrase: str = field(default=REFLECTION, metadata={"help": "appended after an attempt to start the next"})
+    feedback: str = field(default="intrinsic", metadata={"help": f"what decides a reflection: {', '.join(FEEDBACK)}"})
+    verifier: str = field(default="prm:lab", metadata={"help": "the PRM of --feedback prm (prm:PATH)"})
+    threshold: float = field(default=0.5, metadata={"help": "--feedback prm: a step scored below this is named"})
 
     def __post_init__(self) -> None:
+        check_feedback(self.feedback, self.verifier, self.threshold)
         if self.rounds < 1:
             raise BadInput(f"rounds must be >= 1, got {self.rounds}.")
         if self.temperature < 0:
@@ -50,17 +59,26 @@ class Reflection(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
+        critic = critic_for(self, c.feedback, task, backend, c.verifier, c.threshold)
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
         # each attempt continues the ids read and generated so far: the prefix cache serves them
         contexts = [backend.encode(pr.text) for pr in prompts]
         phrase = backend.encode_continuation(f"\n{c.phrase}\n")
         traces: list[list[Trace]] = [[] for _ in problems]
+        said_of: list[list[str | None]] = [[] for _ in problems]  # the critic's line before each reflection
         last: dict[int, list[int]] = {}
         live = list(range(len(problems)))
         for rnd in range(c.rounds + 1):
             if rnd:  # reflect where the next attempt still fits the model's context (room for twice the last)
+                notes: dict[int, str | None] = {i: None for i in live}
+                if critic is not None:  # only where the critic finds something, and naming it
+                    notes = {i: critic(problems[i], [traces[i][-1].text])[0] for i in live}
+                    for i in live:
+                        said_of[i].append(notes[i])
+                    live = [i for i in live if notes[i] is not None]
                 for i in live:
-                    contexts[i] = contexts[i] + last[i] + phrase
+                    said = phrase if notes[i] is None else backend.encode_continuation(f"\n{notes[i]}\n{c.phrase}\n")
+                    contexts[i] = contexts[i] + last[i] + said
                 room = backend.capabilities.context_length
                 live = [i for i in live if len(contexts[i]) + 2 * traces[i][-1].tokens + 16 <= room]
                 if not live:
@@ -74,4 +92,5 @@ class Reflection(Strategy):
                 answer, rule = task.extract(comp.text)
                 traces[i].append(Trace(comp.text, answer, rule, comp.n_tokens, comp.finish_reason))
         return [Result(ts[-1].answer, ts, info={"first_answer": ts[0].answer, "answers": [t.answer for t in ts],
-                                                "rounds": len(ts) - 1}) for ts in traces]
+                                                "rounds": len(ts) - 1, **({"feedback": fb} if critic else {})})
+                for ts, fb in zip(traces, said_of, strict=True)]

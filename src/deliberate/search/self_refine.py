@@ -6,6 +6,9 @@ mistakes" without a negation) or when the rewrite reaches the same answer as bef
 fixpoint); otherwise the model rewrites the solution with the feedback in view. The answer is
 the last rewrite's. No external signal is used, so like reflection it can break right answers:
 the first attempt's answer is recorded and the evaluation counts repaired and broken answers.
+With `feedback` prm or tool (search/feedback.py) the feedback comes from outside the model: a
+PRM names the first step it scores low, or a calculator the first wrong calculation; a solution
+the critic finds nothing wrong with is kept as it is (that is the stop rule then).
 Deviation from the paper: it writes task-specific few-shot prompts for feedback and for the
 rewrite; here one zero-shot instruction serves every task (`ASK_FEEDBACK`), so the method runs
 on any task without hand-written examples, at the price of weaker feedback.
@@ -23,6 +26,7 @@ from deliberate.grading.vote import vote_key
 from deliberate.params import SamplingParams
 from deliberate.prompting import build_prompt
 from deliberate.search.base import Result, Strategy, Trace, problem_seed
+from deliberate.search.feedback import FEEDBACK, check_feedback, critic_for
 from deliberate.tasks.base import Problem, Task
 
 ASK_FEEDBACK = ("Review the solution above step by step. If every step is correct, say \"The solution is "
@@ -48,8 +52,12 @@ class SelfRefineConfig:
         "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: greedy)"})
     shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
+    feedback: str = field(default="intrinsic", metadata={"help": f"where feedback comes from: {', '.join(FEEDBACK)}"})
+    verifier: str = field(default="prm:lab", metadata={"help": "the PRM of --feedback prm (prm:PATH)"})
+    threshold: float = field(default=0.5, metadata={"help": "--feedback prm: a step scored below this is named"})
 
     def __post_init__(self) -> None:
+        check_feedback(self.feedback, self.verifier, self.threshold)
         if self.rounds < 1 or self.feedback_tokens < 1:
             raise BadInput(f"rounds and feedback_tokens must be >= 1, got {self.rounds} and {self.feedback_tokens}.")
         if self.temperature < 0:
@@ -63,6 +71,7 @@ class SelfRefine(Strategy):
     def solve_batch(self, problems: Sequence[Problem], backend: Meter, task: Task, *,
                     seed: int = 0) -> list[Result]:
         c = self.config
+        critic = critic_for(self, c.feedback, task, backend, c.verifier, c.threshold)
         prompts = [build_prompt(task, p, backend, c.shots) for p in problems]
         traces: list[list[Trace]] = [[] for _ in problems]
         feedback: list[list[str]] = [[] for _ in problems]
@@ -90,11 +99,18 @@ class SelfRefine(Strategy):
                     if n + 2 * c.feedback_tokens + 2 * traces[i][-1].tokens + 32 <= backend.capabilities.context_length]
             if not live:
                 break
-            shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
-            notes = call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens, ("\n\n",))
+            if critic is None:
+                shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
+                notes = [n.text.strip() for n in call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens,
+                                                      ("\n\n",))]
+                flagged = [not says_correct(n) for n in notes]
+            else:  # the critic's line, or the stop phrase where it found nothing wrong
+                found = [critic(problems[i], [traces[i][-1].text])[0] for i in live]
+                notes = [f if f is not None else "The solution is correct." for f in found]
+                flagged = [f is not None for f in found]
             for i, n in zip(live, notes, strict=True):
-                feedback[i].append(n.text.strip())
-            todo = [i for i in live if not says_correct(feedback[i][-1])]
+                feedback[i].append(n)
+            todo = [i for i, bad in zip(live, flagged, strict=True) if bad]
             texts = [prompts[i].text + traces[i][-1].text + "\n\n" + "Feedback: " + feedback[i][-1] + "\n"
                      + ASK_REWRITE for i in todo]
             still = []

@@ -62,6 +62,20 @@ class Task:
         """Is an already extracted answer right?"""
         return self.verdict(problem, answer) == "correct"
 
+    def tool_check(self, problem: Problem, completion: str) -> str | None:
+        """An external tool's verdict on a solution, as one line of feedback; None when it finds
+        nothing wrong. Math: a calculator re-checks every written calculation (a wrong plan with
+        right sums passes); Game of 24: the rule's checker; translation has no tool."""
+        if self.kind == "game24":
+            from deliberate.grading.game24 import why_not_24
+
+            return why_not_24(problem.question, completion)
+        if self.kind == "math":
+            from deliberate.grading.calculator import feedback_line
+
+            return feedback_line(completion.split(self.step_delimiter))
+        return None
+
     def score(self, problem: Problem, answer: str | None) -> float | None:
         """chrF (sacrebleu, 0-100) of a translation against its reference; None for other tasks."""
         if self.kind != "translate":
