@@ -40,18 +40,19 @@ lab-model: setup
 	$(BIN)/deliberate lab select runs/lab-model --min-step 1000 --limit 100 --n 8 --threads 2
 	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2000 src/deliberate/lab/model
 
-# The lab PRM (docs/verifiers.md): step labels by rollouts of the lab model on the training
-# splits (OmegaPRM's first-error search, hard labels), Math-Shepherd labels of every step on 200
-# validation problems per language to score it on, then `deliberate train prm` from the lab
-# model's backbone, exported into the package (--reward prm:lab). Labelling resumes where a kill
-# stopped it; about 40 minutes of sampling and 10 of training on 2 cores.
+# The lab PRM (docs/verifiers.md): step labels by rollouts of the lab model (OmegaPRM's
+# first-error search, hard labels) on 1,200 training problems and 200 validation problems per
+# language, then `deliberate train prm` from the lab model's backbone, scored on the validation
+# labels and exported into the package (--reward prm:lab). Labelling resumes where a kill
+# stopped it; about 30 minutes of sampling and 10 of training on 2 cores.
 LABELS := runs/lab-prm-labels
+PRM_RECIPE := --max-steps 1800 --batch-size 16 --learning-rate 3e-4 --warmup-ratio 0.05 --save-steps 600
 lab-prm: setup
 	mkdir -p $(LABELS)
 	for L in en zh; do \
 	  $(BIN)/deliberate label --task lab-$$L-train --samples 4 --rollouts 8 --first-error --limit 1200 \
 	      --batch 32 --threads 2 --out $(LABELS)/$$L-train.jsonl && \
-	  $(BIN)/deliberate label --task lab-$$L-valid --samples 4 --rollouts 8 --limit 200 \
+	  $(BIN)/deliberate label --task lab-$$L-valid --samples 4 --rollouts 8 --first-error --limit 200 \
 	      --batch 32 --threads 2 --out $(LABELS)/$$L-valid.jsonl || exit 1; \
 	done
 	$(BIN)/deliberate train prm --data $(LABELS)/en-train.jsonl,$(LABELS)/zh-train.jsonl \

@@ -65,3 +65,19 @@ def test_every_equivalent_form_is_true_arithmetic_with_the_same_answer():
             assert eval(lhs) == int(rhs), line  # noqa: S307 - our own "a op b" lines
         assert int(lines[-1].split(" = ")[1]) == p.answer
         assert solution_lines(p) == p.steps  # no rng: the canonical forms
+
+
+def test_the_hard_split_is_one_step_longer_with_larger_numbers():
+    import re
+    from statistics import mean
+
+    from deliberate.tasks import load_task
+
+    base, hard = load_task("lab-en").problems, load_task("lab-en-hard").problems
+    assert len(hard) == 500 and len({p.id for p in hard}) == 500
+    assert mean(p.meta["ops"] for p in hard) >= mean(p.meta["ops"] for p in base) + 0.9
+    biggest = lambda ps: max(int(n) for p in ps for n in re.findall(r"\d+", p.question))  # noqa: E731
+    assert biggest(hard) > biggest(base)
+    zh = load_task("lab-zh-hard").problems
+    assert [p.answer for p in zh] == [p.answer for p in hard]  # row i is the same problem in both languages
+    assert not {p.question for p in hard} & {p.question for p in load_task("lab-en-train").problems}

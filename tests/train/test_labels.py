@@ -34,7 +34,7 @@ def script(prompt: str, j: int, params):
 
 def run(**options):
     backend = Meter(ScriptedBackend(script))
-    cfg = LabelConfig(task="t-train", samples=2, rollouts=4, **options)
+    cfg = LabelConfig(task="t-train", samples=2, **{"rollouts": 4, **options})
     return label_problems([Q], backend, TASK, cfg), backend
 
 
@@ -57,6 +57,13 @@ def test_first_error_search_agrees_with_full_labelling_for_fewer_rollouts():
     assert fast[1]["rollouts"] == 8 < full[1]["rollouts"]  # two probes (steps 1 then 0) against three
     assert fast[1]["soft_labels"] is None
     assert backend.usage_of("q").tokens_generated > 0  # rollouts are billed to their problem
+
+
+def test_no_rollouts_gives_outcome_labels_at_the_cost_of_the_samples_alone():
+    rows, backend = run(rollouts=0)
+    assert [r["labels"] for r in rows] == [[True] * 3, [False] * 4]
+    assert [r["rollouts"] for r in rows] == [0, 0] and rows[0]["soft_labels"] is None
+    assert backend.calls == 1  # the solutions, nothing else
 
 
 def test_first_error_at_the_first_step():
@@ -107,7 +114,8 @@ def test_resume_skips_labelled_problems_and_redoes_a_cut_line(tmp_path, monkeypa
 @pytest.mark.parametrize("options,words", [
     (dict(task="lab-en"), "not a training or validation split"),
     (dict(task="gsm8k"), "not a training or validation split"),
-    (dict(rollouts=0), "--rollouts must be >= 1"),
+    (dict(rollouts=-1), "--rollouts must be >= 1"),
+    (dict(rollouts=0, first_error=True), "--rollouts must be >= 1"),
     (dict(temperature=0.0), "--temperature must be > 0"),
 ])
 def test_bad_options_are_refused(options, words):

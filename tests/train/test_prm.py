@@ -82,12 +82,14 @@ def test_the_loss_is_binary_cross_entropy_on_the_labelled_positions_only():
 
 
 def planted(n: int, seed: int) -> list[dict]:
-    """Solutions whose wrong steps say `oops`: a signal a PRM must learn from labels alone."""
+    """Solutions whose wrong steps say `oops`, a right and a wrong one per problem: a signal a
+    PRM must learn from labels alone, within a problem as well as across problems."""
     rng = random.Random(seed)
     rows = []
     for k in range(n):
-        a, b = rng.randint(2, 9), rng.randint(2, 9)
-        bad = rng.random() < 0.5
+        if k % 2 == 0:
+            a, b = rng.randint(2, 9), rng.randint(2, 9)
+        bad = k % 2 == 1
         first = f"{a} + {b} = {a + b + (1 if bad else 0)}{' oops' if bad else ''}.\n"
         rows.append({"id": f"p{k // 2}", "prompt": f"Q: What is {a} + {b}?\nA: ",
                      "completions": [first, f"The answer is {a + b + bad}."], "labels": [not bad, not bad],

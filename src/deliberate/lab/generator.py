@@ -47,6 +47,9 @@ class Difficulty:
 # The task's default difficulty: the held-out splits are drawn from it. Chosen on the validation
 # split so the shipped model lands in the accuracy band search needs (greedy 35-75%).
 DEFAULT_DIFFICULTY = Difficulty(min_steps=4, max_steps=6, max_number=15)
+# One step more and numbers twice as large, from the same knob: `lab-en-hard`, `lab-zh-hard`,
+# where a verifier trained at the default difficulty is tested out of its distribution.
+HARD_DIFFICULTY = Difficulty(min_steps=5, max_steps=7, max_number=30)
 
 
 # An operation on the running value: ("add", b), ("sub", b), ("add_groups", k, c),

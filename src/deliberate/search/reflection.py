@@ -38,7 +38,7 @@ class ReflectionConfig:
         "help": "generated tokens per chain of thought: a sample, path or attempt (default: the task's)"})
     shots: int = field(default=8, metadata={"help": "few-shot exemplars for real models (the lab model takes none)"})
     phrase: str = field(default=REFLECTION, metadata={"help": "appended after an attempt to start the next"})
-    feedback: str = field(default="intrinsic", metadata={"help": f"what decides a reflection: {', '.join(FEEDBACK)}"})
+    feedback: str = field(default="intrinsic", metadata={"help": f"where feedback comes from: {', '.join(FEEDBACK)}"})
     verifier: str = field(default="prm:lab", metadata={"help": "the PRM of --feedback prm (prm:PATH)"})
     threshold: float = field(default=0.5, metadata={"help": "--feedback prm: a step scored below this is named"})
 

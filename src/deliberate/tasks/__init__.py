@@ -41,6 +41,10 @@ def _registry() -> dict[str, Task]:
         "lab-zh-train": Task("lab-zh-train", "lab training split, Chinese (2,000; GRPO and STaR prompts)",
                              partial(load_lab, "zh", 2000, "train"), "zh", max_tokens=160, source="generated",
                              prompt="lab-cot"),
+        **{f"lab-{lang}-hard": Task(f"lab-{lang}-hard", f"lab test problems one step longer, numbers to 30, {name} "
+                                    "(500)", partial(load_lab, lang, hard=True), lang, max_tokens=192,
+                                    source="generated", prompt="lab-cot")
+           for lang, name in (("en", "English"), ("zh", "Chinese"))},
         "gsm8k": Task("gsm8k", "GSM8K test (1,319)", load_gsm8k, source="gsm8k/test.jsonl"),
         "gsm8k-train": Task("gsm8k-train", "GSM8K train (7,473)", partial(load_gsm8k, "train"),
                             source="gsm8k/train.jsonl"),

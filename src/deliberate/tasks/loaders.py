@@ -151,10 +151,14 @@ def load_lab_translation(src: str, tgt: str, n: int = 500) -> list[Problem]:
             for i, p in enumerate(heldout_split(n))]
 
 
-def load_lab(lang: str, n: int = 500, split: str = "test") -> list[Problem]:
-    """A lab split; training problems also carry their reference solution (SFT reads it)."""
-    from deliberate.lab.generator import heldout_split, train_split
+def load_lab(lang: str, n: int = 500, split: str = "test", hard: bool = False) -> list[Problem]:
+    """A lab split; training problems also carry their reference solution (SFT reads it).
+    `hard`: the test split drawn at the generator's harder setting (HARD_DIFFICULTY)."""
+    from deliberate.lab.generator import HARD_DIFFICULTY, heldout_split, train_split
 
+    if hard:
+        return [Problem(f"lab-hard-{i}", p.question[lang], str(p.answer), {"lang": lang, "ops": p.n_ops})
+                for i, p in enumerate(heldout_split(n, HARD_DIFFICULTY))]
     prefix = "lab" if split == "test" else f"lab-{split}"
     if split == "train":
         return [Problem(f"{prefix}-{i}", p.question[lang], str(p.answer),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,20 @@ def bf16_native(gpu: bool) -> bool:
     if gpu:
         return torch.cuda.is_bf16_supported()
     return torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")
+
+
+@contextmanager
+def fresh_head_quietly():
+    """Load a checkpoint into a class with a new head (a verifier's) without transformers' report
+    listing the head's weights as missing: they are missing by design, and trained next."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
 
 
 def _has(module: str) -> bool:

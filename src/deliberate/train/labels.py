@@ -43,7 +43,7 @@ class LabelConfig:
     model: str = opt("lab", "model that writes the solutions and the rollouts")
     out: str = opt("runs/labels.jsonl", "JSONL file of labelled solutions (appended to; resumable)")
     samples: int = opt(4, "solutions sampled per problem")
-    rollouts: int = opt(8, "completions rolled out from each step's prefix")
+    rollouts: int = opt(8, "completions rolled out from each step's prefix (0: outcome labels only, for an ORM)")
     temperature: float = opt(0.7, "sampling temperature of solutions and rollouts")
     limit: int | None = opt(None, "label only the first N problems")
     first_error: bool = opt(False, "find the first wrong step by binary search (OmegaPRM) instead of labelling all")
@@ -53,9 +53,12 @@ class LabelConfig:
     threads: int | None = opt(None, "torch CPU threads (default: torch's)")
 
     def validate(self) -> None:
-        for name in ("samples", "rollouts", "batch"):
+        for name in ("samples", "batch"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name} must be >= 1, got {getattr(self, name)}.")
+        if self.rollouts < 0 or (self.rollouts == 0 and self.first_error):
+            raise BadInput(f"--rollouts must be >= 1 (or 0 without --first-error: outcome labels only), "
+                           f"got {self.rollouts}.")
         if self.temperature <= 0:
             raise BadInput(f"--temperature must be > 0 (labels need samples), got {self.temperature}.")
         if self.limit is not None and self.limit < 1:
@@ -134,7 +137,9 @@ def label_problems(problems: Sequence[Problem], backend: Meter, task: Task, cfg:
             sols.append((j, _Solution(p, pr.text, steps, right, soft)))
     stops = set(stop_of.values())
     stop = next(iter(stops)) if len(stops) == 1 else ()  # one task: one prompt form, one stop set
-    if cfg.first_error:
+    if cfg.rollouts == 0:  # no rollouts: every step carries the solution's outcome (an ORM's data)
+        labels = [[s.correct] * len(s.steps) for _, s in sols]
+    elif cfg.first_error:
         first = _first_error(sols, backend, task, cfg, stop)
         labels = [[i < first.get(k, len(s.steps)) for i in range(len(s.steps))] for k, (_, s) in enumerate(sols)]
     else:
@@ -143,7 +148,7 @@ def label_problems(problems: Sequence[Problem], backend: Meter, task: Task, cfg:
     rows = []
     for (j, s), lab in zip(sols, labels, strict=True):
         rows.append({"id": s.problem.id, "sample": j, "prompt": s.head, "completions": s.steps, "labels": lab,
-                     "soft_labels": None if cfg.first_error else s.soft, "correct": s.correct,
+                     "soft_labels": None if cfg.first_error or not cfg.rollouts else s.soft, "correct": s.correct,
                      "gold": s.problem.answer, "rollouts": s.rollouts, "rollout_tokens": s.tokens})
     return rows
 

@@ -23,8 +23,18 @@ from pathlib import Path
 
 from deliberate.errors import BadInput
 from deliberate.rewards.model import step_text
-from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out, finish, model_path, opt, trl_config
-from deliberate.train.prm import EVAL_FILE, evaluate_prm, load_rows
+from deliberate.train.common import (
+    TrainConfig,
+    callbacks,
+    check_out,
+    claim_out,
+    finish,
+    fresh_head_quietly,
+    model_path,
+    opt,
+    trl_config,
+)
+from deliberate.train.prm import EVAL_FILE, evaluate_prm, load_rows, problem_key
 
 
 @dataclass
@@ -49,7 +59,7 @@ def pairs(rows: list[dict], per_problem: int, seed: int) -> list[tuple[dict, dic
         if "id" not in r:
             raise BadInput("an ORM is trained on pairs within a problem: every row needs the problem's id "
                            "(deliberate label writes it).")
-        by_id.setdefault(str(r["id"]), []).append(r)
+        by_id.setdefault(problem_key(r), []).append(r)
     out = []
     for group in by_id.values():
         right = [r for r in group if r.get("correct", r["labels"][-1])]
@@ -85,7 +95,8 @@ def train_orm(cfg: ORMRunConfig) -> Path:
                        "no pair to learn from.")
     torch.manual_seed(cfg.seed)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+        with fresh_head_quietly():
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
     model.config.pad_token_id = tok.pad_token_id

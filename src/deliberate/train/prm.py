@@ -25,7 +25,16 @@ from typing import Any
 
 from deliberate.errors import BadInput
 from deliberate.rewards.model import step_text, token_positions
-from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out, finish, model_path, opt
+from deliberate.train.common import (
+    TrainConfig,
+    callbacks,
+    check_out,
+    claim_out,
+    finish,
+    fresh_head_quietly,
+    model_path,
+    opt,
+)
 from deliberate.train.prm_data import read_step_rows
 
 IGNORE = -100.0  # positions that are not a step's last token
@@ -70,6 +79,12 @@ def encode(row: dict, tokenizer, max_length: int, soft: bool = False) -> dict[st
     if not kept:
         return None
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+
+
+def problem_key(row: dict) -> str:
+    """What makes two rows solutions of one problem: its id and the prompt it was asked in (the
+    lab splits share ids across languages: `lab-valid-3` in English and in Chinese)."""
+    return f"{row.get('id', '')}\n{row['prompt']}"
 
 
 def load_rows(spec: str) -> list[dict]:
@@ -118,7 +133,8 @@ def load_prm_model(cfg: PRMRunConfig):
     path = model_path(cfg.model)
     torch.manual_seed(cfg.seed)
     try:
-        return AutoModelForTokenClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+        with fresh_head_quietly():
+            return AutoModelForTokenClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
 
@@ -180,7 +196,7 @@ def evaluate_prm(path: str, rows: list[dict], threads: int | None = None, batch:
         for r, s in zip(chunk, got, strict=True):
             scores += s
             labels += [bool(v) for v in r["labels"]]
-            sols.append((str(r.get("id", b)), bool(r.get("correct", r["labels"][-1])), s))
+            sols.append((problem_key(r), bool(r.get("correct", r["labels"][-1])), s))
     acc = sum((s >= 0.5) == y for s, y in zip(scores, labels, strict=True)) / len(scores)
     out: dict[str, Any] = {"rows": len(rows), "steps": len(scores), "step_auroc": auroc(scores, labels),
                            "step_accuracy": acc, "right_share": sum(labels) / len(labels)}
