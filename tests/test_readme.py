@@ -22,16 +22,18 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 # The scale-down rules, all of them: a flag's value is replaced, or the flag added where missing.
 SMALL = {"--limit": "2", "--n": "2", "--budgets": "1,2", "--iterations": "2", "--width": "2", "--expand": "2",
-         "--max-steps": "2", "--problems": "4", "--samples": "2", "--valid-limit": "2"}
+         "--max-steps": "2", "--problems": "4", "--samples": "2", "--valid-limit": "2", "--rollouts": "2"}
 SMOLLM2 = {"--limit": "1", "--max-tokens": "16"}  # a 135M float model on one thread: one short answer
 # the commands that take --threads (set to 1)
-THREADED = {"solve", "eval", "demo", "reproduce", "scaling", "backend", "sft", "grpo", "star"}
+THREADED = {"solve", "eval", "demo", "reproduce", "scaling", "backend", "sft", "grpo", "star", "label", "prm", "orm"}
+READ_FLAGS = ("--data", "--valid-data")  # flags whose runs/ value is an earlier command's output
 
 
 def reads_runs(argv: list[str]) -> bool:
     """Does a command take an earlier run as an argument (`compare runs/g runs/b8`), rather than
     write one (`--out runs/g`)?"""
-    return any(a.startswith("runs/") and not b.startswith("-") for b, a in zip(argv, argv[1:], strict=False))
+    return any(a.startswith("runs/") and (not b.startswith("-") or b in READ_FLAGS)
+               for b, a in zip(argv, argv[1:], strict=False))
 
 
 def readme_commands(text: str) -> list[list[str]]:
@@ -80,6 +82,8 @@ def test_readme_parsing_and_scaling_rules():
     assert scale_down(["deliberate", "compare", "runs/a", "runs/b"]) == ["deliberate", "compare", "runs/a", "runs/b"]
     assert reads_runs(["deliberate", "report", "runs/g", "--out", "r.html"])
     assert not reads_runs(["deliberate", "eval", "--out", "runs/g", "--plot", "runs/p.png"])
+    assert reads_runs(["deliberate", "train", "prm", "--data", "runs/labels.jsonl", "--out", "runs/prm"])
+    assert not reads_runs(["deliberate", "train", "sft", "--data", "lab-en-train", "--out", "runs/sft"])
 
 
 @pytest.mark.slow

@@ -166,16 +166,18 @@ def test_bench_scaling_prints_a_table_and_json(tmp_path):
         assert all(r["compute"]["tokens_generated"] <= math.ceil(c["budget"] * g) + 160 for r in rows)
 
 
-def test_demo_compares_three_strategies(tmp_path, monkeypatch):
+def test_demo_compares_greedy_sampling_and_both_verifiers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo writes its rows under ./runs/eval
     r = run("demo", "--limit", "2", "--n", "2", "--threads", "1")
     assert r.exit_code == 0, r.output
-    for name in ("greedy", "self-consistency (n=2)", "best-of-n (n=2)"):  # whole at 80 columns
+    for name in ("greedy", "self-consistency (n=2)", "best-of-n (n=2)", "best-of-n prm:lab (n=2)"):  # whole at 80
         assert name in r.stdout
-    for name in ("self-consistency (n=2) - greedy:", "best-of-n (n=2) - greedy:"):  # the paired noise check
+    for name in ("self-consistency (n=2) - greedy:", "best-of-n (n=2) - greedy:", "best-of-n prm:lab (n=2) - greedy:",
+                 "best-of-n prm:lab (n=2) - self-consistency (n=2):"):  # the paired noise checks
         line = next(x for x in r.stdout.splitlines() if x.startswith(name))
         assert "paired 95% CI" in line
-    assert r.stdout.count("within noise.") + r.stdout.count("more than noise.") == 2
+    assert r.stdout.count("within noise.") + r.stdout.count("more than noise.") == 4
     folders = sorted(p.name for p in (tmp_path / "runs" / "eval").iterdir())
-    assert [f.rsplit("__", 1)[0] for f in folders] == ["lab-en__lab__best-of-n", "lab-en__lab__greedy",
+    assert [f.rsplit("__", 1)[0] for f in folders] == ["lab-en__lab__best-of-n", "lab-en__lab__best-of-n",
+                                                        "lab-en__lab__greedy",
                                                         "lab-en__lab__self-consistency"]  # as the README names them

@@ -83,3 +83,21 @@ def test_think_traces_hold_several_waits_of_different_lengths():
         waits.add(texts.count(f"{formats.WAIT}\n"))
         lengths |= {len(texts[i + 1].splitlines()) for i, t in enumerate(texts[:-1]) if t == f"{formats.WAIT}\n"}
     assert waits == set(formats.WAITS) and len(lengths) >= 4  # short re-checks and full re-solves
+
+
+def test_fp16_export_halves_the_weights_and_loads_back_to_the_same_predictions(tmp_path):
+    import torch
+
+    from deliberate.backends import lab_model_dir
+
+    src = lab_model_dir()
+    dest = export_model(src, tmp_path / "half", fp16=True)
+    full, half = (src / "model.safetensors").stat().st_size, (dest / "model.safetensors").stat().st_size
+    assert half < 0.55 * full
+    tok = AutoTokenizer.from_pretrained(dest)
+    ids = tok("Tom has 12 apples. Tom buys 7 more. How many apples does Tom have now?", return_tensors="pt").input_ids
+    a, b = (AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32).eval() for p in (src, dest))
+    with torch.no_grad():
+        la, lb = a(ids).logits, b(ids).logits
+    assert lb.dtype == torch.float32 and torch.equal(la.argmax(-1), lb.argmax(-1))
+    assert (la.softmax(-1) - lb.softmax(-1)).abs().max() < 1e-2

@@ -91,3 +91,17 @@ def test_a_strategy_fails_before_generating_when_the_backend_cannot_feed_its_rew
         with pytest.raises(BackendError, match="needs top-5 logprobs"):
             get_strategy(name)(PROBLEM, b, TASK)
         assert b.calls == 0
+
+
+def test_tool_reward_zeroes_a_finished_solution_the_calculator_proves_wrong():
+    tool = get_reward("tool", task=TASK)
+    right = Path(["3 + 4 = 7\n", "7 * 2 = 14\n", "The answer is 14."], [[0.5], [1.0], [0.75]], "14")
+    slip = Path(["3 + 4 = 7\n", "7 * 2 = 15\n", "The answer is 15."], [[0.9], [0.9], [0.9]], "15")
+    open_slip = Path(["3 + 4 = 8\n"], [[0.6]], None)  # unfinished: a checker of whole answers cannot judge it yet
+    assert tool(PROBLEM, [right, slip, open_slip]) == [pytest.approx([0.5, 0.75, 0.75]), [0.0, 0.0, 0.0], [0.6]]
+    assert tool.needs_logprobs == 5
+    with pytest.raises(BadInput, match="needs the task"):
+        get_reward("tool")
+    game = Task("g", "24", lambda: [], kind="game24")
+    ok, bad = Path(["(4 + 8) * (3 - 1)"], [[0.5]], "x"), Path(["4 + 8 + 3 + 1"], [[0.9]], "x")
+    assert get_reward("tool", task=game)(Problem("q", "1 3 4 8", "24"), [ok, bad]) == [[0.5], [0.0]]

@@ -110,3 +110,19 @@ def test_reflection_with_a_tool_reflects_only_where_it_finds_an_error_and_names_
     blind = get_strategy("reflection", rounds=1)(
         Q, ScriptedBackend(from_table({"Q\n": [(RIGHT, 0.9)], f"{REFLECTION}\n": [(WRONG, 0.9)]})), TASK)
     assert blind.answer == "15"
+
+
+def test_self_refine_keeps_room_for_a_critics_line_not_for_feedback_it_need_not_generate():
+    from deliberate.backends.base import Capabilities
+
+    line = "Step 2 is wrong: 7 * 2 is 14, not 15."
+    head = "Q\n" + WRONG + "\n\n"
+    own = len(head + ASK_FEEDBACK) + 2 * 64 + 2 * len(WRONG) + 32  # the model's review: 2 x 64 tokens of room
+    critic = len(head + f"Feedback: {line}\n" + ASK_REWRITE) + 2 * len(WRONG) + 32  # the line as written
+    assert critic < own
+    table = {"Q\n": [(WRONG, 0.9)], ASK_REWRITE: [(RIGHT, 0.9)], ASK_FEEDBACK: [(" It is wrong.", 0.9)]}
+    caps = Capabilities(max_logprobs=20, scoring=True, context_length=critic)  # the critic's round fits, no more
+    tool = get_strategy("self-refine", rounds=1, feedback="tool")(Q, ScriptedBackend(from_table(table), caps), TASK)
+    assert tool.info["feedback"] == [line] and tool.answer == "14"
+    own_review = get_strategy("self-refine", rounds=1)(Q, ScriptedBackend(from_table(table), caps), TASK)
+    assert own_review.info["feedback"] == [] and own_review.answer == "15"  # no room for its round

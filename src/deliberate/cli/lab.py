@@ -53,10 +53,12 @@ def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder w
 @lab_app.command("export")
 @fail_cleanly
 def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or one of its step-N snapshots.")],
-               dest: Annotated[Path, typer.Argument(help="Where to put the model files.")]) -> None:
+               dest: Annotated[Path, typer.Argument(help="Where to put the model files.")],
+               fp16: Annotated[bool, typer.Option("--fp16", help="store the weights in half precision "
+                                                   "(half the size; loaded back as float32)")] = False) -> None:
     """Copy a trained model's loadable files (no optimizer state), marked as a lab model."""
     from deliberate.lab.train import export_model
 
     if not (src / "config.json").is_file():
         raise BadInput(f"no model at {src} (config.json missing).")
-    out.print(f"exported to {export_model(src, dest)}")
+    out.print(f"exported to {export_model(src, dest, fp16=fp16)}")

@@ -129,8 +129,9 @@ def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")
          limit: Annotated[int, typer.Option(help="Problems per strategy.")] = 30,
          n: Annotated[int, typer.Option("--n", help="Samples for self-consistency and best-of-n.")] = 8,
          threads: Threads = None) -> None:
-    """Greedy against self-consistency and best-of-n (confidence reward) on a few problems, and
-    whether each gap to greedy is noise (the paired check of `deliberate compare`)."""
+    """Greedy against self-consistency and best-of-n, by Marco-o1's confidence and by the lab PRM
+    (`prm:lab`), at the same samples, and whether each gap to greedy (and the PRM's to
+    self-consistency, the same compute without a verifier) is noise, by `deliberate compare`'s check."""
     from deliberate.backends import load_backend
     from deliberate.eval.runner import evaluate
     from deliberate.search import get_strategy
@@ -141,15 +142,18 @@ def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")
     t = load_task(task)
     backend = load_backend(model, threads=threads)
     runs = []
-    for strat in (get_strategy("greedy"), get_strategy("self-consistency", n=n), get_strategy("best-of-n", n=n)):
-        with err.status(f"{strat.name} on {limit} problems..."):
-            runs.append((strat.name + (f" (n={n})" if strat.samples else ""),
-                         evaluate(t, backend, strat, limit=limit, out_dir=None)))
+    for label, strat in (("greedy", get_strategy("greedy")),
+                         (f"self-consistency (n={n})", get_strategy("self-consistency", n=n)),
+                         (f"best-of-n (n={n})", get_strategy("best-of-n", n=n)),
+                         (f"best-of-n prm:lab (n={n})", get_strategy("best-of-n", n=n, reward="prm:lab"))):
+        with err.status(f"{label} on {limit} problems..."):
+            runs.append((label, evaluate(t, backend, strat, limit=limit, out_dir=None)))
     out.print(demo_table(f"{t.name} · {model} · {limit} problems", runs))
     if t.has_answer_key:  # 30 problems leave wide intervals: say, as `deliberate compare` does, what is noise
         from deliberate.eval.compare import compare_runs
 
         ids = {p.id for p in t.problems[:limit]}  # the folders may hold more rows, from a longer demo
-        for label, s in runs[1:]:
-            out.print(noise_line(label, compare_runs(runs[0][1]["out"], s["out"], only=ids)), markup=False)
+        pairs = [(runs[0], r) for r in runs[1:]] + [(runs[1], runs[3])]
+        for (base, b), (label, s) in pairs:
+            out.print(noise_line(label, compare_runs(b["out"], s["out"], only=ids), base), markup=False)
     out.print("[dim]rows: runs/eval/ (rerun resumes); try `deliberate solve \"...\"` or `deliberate eval --help`[/dim]")

@@ -77,10 +77,11 @@ def demo_table(title: str, runs: list[tuple[str, dict]]) -> Table:
     return table
 
 
-def noise_line(label: str, c: dict) -> str:
-    """One strategy against greedy, from `compare_runs`'s paired check (bootstrap interval, McNemar)."""
+def noise_line(label: str, c: dict, base: str = "greedy") -> str:
+    """One strategy against another (greedy), from `compare_runs`'s paired check (bootstrap
+    interval, McNemar)."""
     lo, hi = c["difference_ci95"]
-    return (f"{label} - greedy: {c['difference']:+.1%} (paired 95% CI {lo:+.1%} to {hi:+.1%}, McNemar p = "
+    return (f"{label} - {base}: {c['difference']:+.1%} (paired 95% CI {lo:+.1%} to {hi:+.1%}, McNemar p = "
             f"{c['mcnemar_p']:.2g}): {'within noise' if c['within_noise'] else 'more than noise'}.")
 
 

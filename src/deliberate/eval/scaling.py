@@ -241,7 +241,8 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
     for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
         color, marker = strategy_style(label.split("+")[0])
-        dash = "--" if "+prm" in label else ":" if "+orm" in label else "-"  # a trained verifier's line
+        # a trained verifier's line dashed (PRM) or dotted (ORM); an external tool's dash-dotted
+        dash = "--" if "+prm" in label else ":" if "+orm" in label else "-." if "+tool" in label else "-"
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
         xs, ys = [c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells]
         ax.plot(xs, ys, marker=marker, label=label, color=color, ls=dash)

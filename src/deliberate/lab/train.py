@@ -35,13 +35,17 @@ def recipe(out: str, **overrides):
 EXPORTED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-def export_model(src: str | Path, dest: str | Path) -> Path:
-    """Copy the loadable model files (not the optimizer state) to `dest`, marked as a lab model."""
+def export_model(src: str | Path, dest: str | Path, fp16: bool = False) -> Path:
+    """Copy the loadable model files (not the optimizer state) to `dest`, marked as a lab model.
+    `fp16`: store the weights in half precision (half the size; loaders upcast to float32, and
+    the shipped models are held to the 30 MB the package allows for all of them)."""
     src, dest = Path(src), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in EXPORTED:
-        if (src / name).exists():
+        if (src / name).exists() and (src / name).resolve() != (dest / name).resolve():
             shutil.copy2(src / name, dest / name)
+    if fp16:
+        _to_fp16(dest / "model.safetensors")
     cfg = json.loads((dest / "config.json").read_text())
     cfg["deliberate_prompt_style"] = "lab"
     cfg["use_cache"] = True  # the trainer turns it off while training; a shipped model decodes with it
@@ -51,3 +55,11 @@ def export_model(src: str | Path, dest: str | Path) -> Path:
         t = {k: v for k, v in json.loads(tok.read_text()).items() if k not in ("is_local", "local_files_only")}
         tok.write_text(json.dumps(t, indent=2) + "\n")
     return dest
+
+
+def _to_fp16(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(path).items()}
+    save_file(tensors, path, metadata={"format": "pt"})
+    path.chmod(0o644)  # save_file writes owner-only; the copy it replaces was readable by all

@@ -7,15 +7,17 @@ from deliberate.rewards.base import AGGREGATES, Path, Reward, check_reward, path
 from deliberate.rewards.confidence import Confidence
 from deliberate.rewards.outcome import Consistency, Oracle
 from deliberate.rewards.self_eval import SelfEval
+from deliberate.rewards.tool import ToolChecked
 from deliberate.tasks.base import Task
 
-__all__ = ["AGGREGATES", "REWARDS", "Confidence", "Consistency", "Oracle", "Path", "Reward", "SelfEval", "check_reward",
-           "get_reward", "path_value"]
+__all__ = ["AGGREGATES", "REWARDS", "Confidence", "Consistency", "Oracle", "Path", "Reward", "SelfEval", "ToolChecked",
+           "check_reward", "get_reward", "path_value"]
 
 REWARDS = {
     "confidence": "Marco-o1's mean top-5 token confidence (no answer key needed)",
     "consistency": "share of the other paths that reach the same answer (no answer key needed)",
     "self-eval": "the model asked whether each step is correct: P(Yes) / (P(Yes) + P(No))",
+    "tool": "confidence, zeroed where the task's tool (a calculator, 24's checker) proves a solution wrong",
     "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
     "prm:PATH": "a trained process reward model scoring each step (?format=token|shepherd|qwen); prm:lab ships",
     "orm:PATH": "a trained outcome reward model scoring the whole solution",
@@ -43,6 +45,8 @@ def _make(name: str, task: Task | None, backend) -> Reward:
         from deliberate.rewards.model import ModelReward
 
         return ModelReward(name, task=task, backend=backend)
+    if name == "tool":
+        return ToolChecked(task)
     if name == "oracle":
         if task is None or not task.has_answer_key:
             raise BadInput("the oracle reward needs an answer key; this task has none.")

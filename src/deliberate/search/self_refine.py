@@ -32,6 +32,7 @@ from deliberate.tasks.base import Problem, Task
 ASK_FEEDBACK = ("Review the solution above step by step. If every step is correct, say \"The solution is "
                 "correct.\" Otherwise name the first wrong step and say what is wrong.\nFeedback:")
 ASK_REWRITE = "Rewrite the solution, fixing what the feedback found.\n"
+LOOKS_RIGHT = "The solution is correct."  # what a critic that found nothing says (the stop phrase)
 _LOOKS_RIGHT = re.compile(r"(?<!not )(?<!in)\b(?:is correct|are correct|no mistakes?|no errors?)\b", re.IGNORECASE)
 
 
@@ -93,20 +94,26 @@ class SelfRefine(Strategy):
         for _ in range(c.rounds):
             if not live:
                 break
-            # a round runs where feedback and a rewrite twice the last one's length fit the context
-            sizes = backend.count_tokens([prompts[i].text + traces[i][-1].text + "\n\n" + ASK_FEEDBACK for i in live])
-            live = [i for i, n in zip(live, sizes, strict=True)
-                    if n + 2 * c.feedback_tokens + 2 * traces[i][-1].tokens + 32 <= backend.capabilities.context_length]
+            # a round runs where feedback and a rewrite twice the last one's length fit the context;
+            # a critic's line is written before the check and counted as it is (no room to generate it)
+            found = [critic(problems[i], [traces[i][-1].text])[0] for i in live] if critic is not None else None
+            heads = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
+            asked = [h + ASK_FEEDBACK for h in heads] if found is None else \
+                [h + f"Feedback: {f or LOOKS_RIGHT}\n" + ASK_REWRITE for h, f in zip(heads, found, strict=True)]
+            room = 2 * c.feedback_tokens if found is None else 0
+            fits = [n + room + 2 * traces[i][-1].tokens + 32 <= backend.capabilities.context_length
+                    for i, n in zip(live, backend.count_tokens(asked), strict=True)]
+            found = None if found is None else [f for f, ok in zip(found, fits, strict=True) if ok]
+            live = [i for i, ok in zip(live, fits, strict=True) if ok]
             if not live:
                 break
-            if critic is None:
+            if found is None:
                 shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
                 notes = [n.text.strip() for n in call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens,
                                                       ("\n\n",))]
                 flagged = [not says_correct(n) for n in notes]
             else:  # the critic's line, or the stop phrase where it found nothing wrong
-                found = [critic(problems[i], [traces[i][-1].text])[0] for i in live]
-                notes = [f if f is not None else "The solution is correct." for f in found]
+                notes = [f if f is not None else LOOKS_RIGHT for f in found]
                 flagged = [f is not None for f in found]
             for i, n in zip(live, notes, strict=True):
                 feedback[i].append(n)

@@ -26,15 +26,12 @@ from deliberate.rewards.model import step_text
 from deliberate.train.common import (
     TrainConfig,
     callbacks,
-    check_out,
     claim_out,
     finish,
-    fresh_head_quietly,
-    model_path,
     opt,
     trl_config,
 )
-from deliberate.train.prm import EVAL_FILE, evaluate_prm, load_rows, problem_key
+from deliberate.train.prm import EVAL_FILE, evaluate_prm, problem_key, start_run, with_fresh_head
 
 
 @dataclass
@@ -72,33 +69,18 @@ def pairs(rows: list[dict], per_problem: int, seed: int) -> list[tuple[dict, dic
 
 def train_orm(cfg: ORMRunConfig) -> Path:
     """Train an ORM on the pairs of `cfg.data` into `cfg.out`; with `valid_data`, score it into eval.json."""
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    resume_from = check_out(cfg)
-    rows = load_rows(cfg.data)
-    valid = load_rows(cfg.valid_data) if cfg.valid_data else None
-    path = model_path(cfg.model)
-    tok = AutoTokenizer.from_pretrained(path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    resume_from, rows, valid, path, tok = start_run(cfg)
     ids = lambda r: tok(step_text(r["prompt"], r["completions"])[0])["input_ids"]  # noqa: E731
     data = [{"chosen_ids": ids(a), "rejected_ids": ids(b)} for a, b in pairs(rows, cfg.pairs_per_problem, cfg.seed)]
     data = [d for d in data if max(len(d["chosen_ids"]), len(d["rejected_ids"])) <= cfg.max_length]
     if not data:
         raise BadInput(f"{cfg.data} has no problem with both a right and a wrong solution (within --max-length): "
                        "no pair to learn from.")
-    torch.manual_seed(cfg.seed)
-    try:
-        with fresh_head_quietly():
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
-    except (OSError, ValueError) as e:
-        raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
+    model = with_fresh_head(AutoModelForSequenceClassification, path, cfg)
     model.config.pad_token_id = tok.pad_token_id
     args = trl_config(RewardConfig, **cfg.trainer_args(), max_length=cfg.max_length, dataset_num_proc=None)
     claim_out(cfg, resume_from)

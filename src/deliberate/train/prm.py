@@ -124,42 +124,52 @@ def step_loss(outputs: Any, labels, num_items_in_batch=None):
     return loss / (num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1))
 
 
-def load_prm_model(cfg: PRMRunConfig):
-    """The generator's backbone with a fresh one-logit head (a causal LM checkpoint loads its
-    body into the token-classification class; the head starts at the model's initialization)."""
+def start_run(cfg: TrainConfig) -> tuple[str | None, list[dict], list[dict] | None, str, Any]:
+    """What both verifier trainers begin with: the config checked, threads set, the output
+    folder checked (a checkpoint to resume from, or None), the training and held-out rows read,
+    and the generator's checkpoint and tokenizer (with a pad token)."""
     import torch
-    from transformers import AutoModelForTokenClassification
+    from transformers import AutoTokenizer
 
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    resume_from = check_out(cfg)
+    rows = load_rows(cfg.data)  # type: ignore[attr-defined]
+    valid = load_rows(cfg.valid_data) if cfg.valid_data else None  # type: ignore[attr-defined]
     path = model_path(cfg.model)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return resume_from, rows, valid, path, tok
+
+
+def with_fresh_head(cls, path: str, cfg: TrainConfig):
+    """The generator's backbone in `cls` (token or sequence classification) with a fresh
+    one-logit head: a causal LM checkpoint loads its body, the head starts at the model's
+    initialization (seeded)."""
+    import torch
+
     torch.manual_seed(cfg.seed)
     try:
         with fresh_head_quietly():
-            return AutoModelForTokenClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+            return cls.from_pretrained(path, num_labels=1, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise BadInput(f"could not load model {cfg.model!r}: {str(e).strip().splitlines()[0]}") from None
 
 
 def train_prm(cfg: PRMRunConfig) -> Path:
     """Train a PRM on `cfg.data` into `cfg.out`; with `valid_data`, score it there into eval.json."""
-    import torch
     from datasets import Dataset
-    from transformers import AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForTokenClassification, Trainer, TrainingArguments
 
     from deliberate.train.common import trl_config
 
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    resume_from = check_out(cfg)
-    rows = load_rows(cfg.data)
-    valid = load_rows(cfg.valid_data) if cfg.valid_data else None
-    tok = AutoTokenizer.from_pretrained(model_path(cfg.model))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    resume_from, rows, valid, path, tok = start_run(cfg)
     feats = [f for f in (encode(r, tok, cfg.max_length, cfg.soft) for r in rows) if f is not None]
     if not feats:
         raise BadInput(f"no row of {cfg.data} keeps a step within --max-length {cfg.max_length}.")
-    model = load_prm_model(cfg)
+    model = with_fresh_head(AutoModelForTokenClassification, path, cfg)
     model.config.pad_token_id = tok.pad_token_id
     args = trl_config(TrainingArguments, **cfg.trainer_args(), remove_unused_columns=False)
     claim_out(cfg, resume_from)
