@@ -177,6 +177,7 @@ def test_demo_compares_greedy_sampling_and_both_verifiers(tmp_path, monkeypatch)
         line = next(x for x in r.stdout.splitlines() if x.startswith(name))
         assert "paired 95% CI" in line
     assert r.stdout.count("within noise.") + r.stdout.count("more than noise.") == 4
+    assert "best-of-n prm:lab (n=2): its verifier also read" in r.stdout
     folders = sorted(p.name for p in (tmp_path / "runs" / "eval").iterdir())
     assert [f.rsplit("__", 1)[0] for f in folders] == ["lab-en__lab__best-of-n", "lab-en__lab__best-of-n",
                                                         "lab-en__lab__greedy",

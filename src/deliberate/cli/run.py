@@ -149,6 +149,10 @@ def demo(model: Model = "lab", task: Annotated[str, typer.Option("--task", "-t")
         with err.status(f"{label} on {limit} problems..."):
             runs.append((label, evaluate(t, backend, strat, limit=limit, out_dir=None)))
     out.print(demo_table(f"{t.name} · {model} · {limit} problems", runs))
+    for label, s in runs:  # a verifier's reading is compute too: said beside the generated tokens
+        if s.get("verifier_tokens"):
+            out.print(f"{label}: its verifier also read {s['verifier_tokens']:,} tokens "
+                      f"({s['verifier_tokens_per_problem']:.0f} per problem).", markup=False)
     if t.has_answer_key:  # 30 problems leave wide intervals: say, as `deliberate compare` does, what is noise
         from deliberate.eval.compare import compare_runs
 
