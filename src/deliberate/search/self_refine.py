@@ -104,13 +104,12 @@ class SelfRefine(Strategy):
             fits = [n + room + 2 * traces[i][-1].tokens + 32 <= backend.capabilities.context_length
                     for i, n in zip(live, backend.count_tokens(asked), strict=True)]
             found = None if found is None else [f for f, ok in zip(found, fits, strict=True) if ok]
+            asked = [a for a, ok in zip(asked, fits, strict=True) if ok]
             live = [i for i, ok in zip(live, fits, strict=True) if ok]
             if not live:
                 break
-            if found is None:
-                shown = [prompts[i].text + traces[i][-1].text + "\n\n" for i in live]
-                notes = [n.text.strip() for n in call(live, [s + ASK_FEEDBACK for s in shown], c.feedback_tokens,
-                                                      ("\n\n",))]
+            if found is None:  # `asked` holds each head with the request for feedback
+                notes = [n.text.strip() for n in call(live, asked, c.feedback_tokens, ("\n\n",))]
                 flagged = [not says_correct(n) for n in notes]
             else:  # the critic's line, or the stop phrase where it found nothing wrong
                 notes = [f if f is not None else LOOKS_RIGHT for f in found]
