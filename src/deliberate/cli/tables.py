@@ -186,13 +186,14 @@ def backend_table(result: dict) -> Table:
                   caption="positions/token: positions the model computed per token generated (prefill and "
                           "padding included); cached: share of prompt reads served from a cache")
     table.columns[0].no_wrap = True
-    base = {c: result["rows"].get(f"best-of-n (cache {c})", {}).get("tokens_per_s") for c in ("on", "off")}
     for label, row in result["rows"].items():
         if "skipped" in row:
             table.add_row(label, "skipped", "", "", "")
             continue
+        engine = "vllm: " if label.startswith("vllm: ") else ""  # ratios within one engine's rows
         cache = "on" if label.endswith("(cache on)") else "off" if label.endswith("(cache off)") else None
-        ratio = f"{row['tokens_per_s'] / base[cache]:.2f}" if cache and base[cache] else ""
+        base = result["rows"].get(f"{engine}best-of-n (cache {cache})", {}).get("tokens_per_s") if cache else None
+        ratio = f"{row['tokens_per_s'] / base:.2f}" if base else ""
         ppt = f"{row['positions_per_token']:.2f}" if row.get("positions_per_token") is not None else ""
         cached = f"{row['cached_share']:.0%}" if "cached_share" in row else ""
         table.add_row(label, f"{row['tokens_per_s']:,.0f}", ratio, ppt, cached)

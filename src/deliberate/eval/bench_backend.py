@@ -5,8 +5,9 @@ KV cache (the floor: nothing but the model), `generate` with and without logprob
 search strategy with the prefix cache on and off. For every row: tokens generated per second,
 its ratio to best-of-n's (same cache setting), and the model positions computed per token
 generated, counted by a hook on the model's forward (padding included, prefill included), so
-a strategy that re-reads its prompt and path shows it. vLLM runs the same sampling when its
-CPU build can be imported (here or by `vllm_python`, another environment's interpreter).
+a strategy that re-reads its prompt and path shows it. Where vLLM imports here, the `vllm:`
+backend runs the same sampling and every strategy (rows `vllm: ...`); otherwise `vllm_python`,
+another environment's interpreter, runs vLLM's sampling row alone.
 
 Targets (issue 11), checked here and never in timed tests: mcts and beam at least 70% of
 best-of-n's tokens/s; at most 1.3 positions per generated token for mcts, beam, dvts and
@@ -48,11 +49,12 @@ TARGETS = {"speed_vs_best_of_n": 0.7, "positions_per_token": 1.3, "generate_vs_v
 
 def _timed(backend, fn: Callable[[], int]) -> dict:
     """Run fn (it returns tokens generated); tokens/s and positions computed per token."""
-    p0, t0 = backend.forward_positions, time.perf_counter()
+    p0, t0 = getattr(backend, "forward_positions", None), time.perf_counter()  # vLLM's engine has no such hook
     tokens = fn()
     dt = time.perf_counter() - t0
+    done = p0 is not None and tokens
     return {"tokens": tokens, "seconds": round(dt, 3), "tokens_per_s": round(tokens / dt, 1) if dt else 0.0,
-            "positions_per_token": round((backend.forward_positions - p0) / tokens, 3) if tokens else None}
+            "positions_per_token": round((backend.forward_positions - p0) / tokens, 3) if done else None}
 
 
 @torch.inference_mode()
@@ -122,11 +124,33 @@ def vllm_row(model_dir: str, prompts: list[str], n: int, max_tokens: int, seed: 
     return json.loads(found[-1])
 
 
+def vllm_rows(load_vllm: Callable[[], object], task: Task, prompts: list[str], strategies: tuple[str, ...],
+              limit: int, seed: int, add: Callable[[str, dict], None]) -> None:
+    """The same sampling and strategies through the `vllm:` backend (vLLM's engine in this
+    process, its own worker process beside it), rows labelled `vllm: ...`."""
+    try:
+        backend = load_vllm()
+    except Exception as e:  # noqa: BLE001 - a bench row says why it could not run, the rest stands
+        add("vllm: generate, logprobs=5", {"skipped": f"the vllm: backend did not start: {e}"})
+        return
+    try:
+        n, steps = SAMPLING["n"], SAMPLING["max_tokens"]
+        _generate(backend, prompts, n, steps, seed + 1, 5)  # warm-up: vLLM compiles a shape on first use
+        add("vllm: generate, logprobs=5", _timed(backend, lambda: _generate(backend, prompts, n, steps, seed, 5)))
+        for label in strategies:
+            add(f"vllm: {label} (cache on)", _strategy(backend, task, label, limit, seed))
+    finally:
+        getattr(backend, "close", lambda: None)()
+
+
 def run_backend_bench(load: Callable[..., object], task: Task, *, strategies: tuple[str, ...] = DEFAULT,
                       limit: int = 32, seed: int = 0, vllm_python: str | None = None,
+                      load_vllm: Callable[[], object] | None = None,
                       on_row: Callable[[str, dict], None] | None = None) -> dict:
     """`load(prefix_cache=bool)` returns a backend of the model under test; every row is measured
-    in this one process, one after the other (compare rows as ratios, never across runs)."""
+    in this one process, one after the other (compare rows as ratios, never across runs).
+    `load_vllm()`, when given and vLLM imports here, adds the `vllm:` backend's rows; otherwise
+    `vllm_python` (another environment's interpreter) runs vLLM's sampling row alone."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise BadInput(f"unknown bench strategy {unknown[0]!r}; choose from: {', '.join(STRATEGIES)}.")
@@ -153,8 +177,11 @@ def run_backend_bench(load: Callable[..., object], task: Task, *, strategies: tu
         for cache, backend in caches:
             add(f"{label} (cache {cache})", _strategy(backend, task, label, limit, seed))
     model_dir = getattr(on, "_path", None)
-    add("vllm, logprobs=5", vllm_row(model_dir, prompts, n, steps, seed, vllm_python) if model_dir
-        else {"skipped": "the model is not a local directory"})
+    if load_vllm is not None and vllm_python is None and importlib.util.find_spec("vllm") is not None:
+        vllm_rows(load_vllm, task, prompts, strategies, limit, seed, add)
+    else:
+        add("vllm, logprobs=5", vllm_row(model_dir, prompts, n, steps, seed, vllm_python) if model_dir
+            else {"skipped": "the model is not a local directory"})
     return {"model": on.spec, "task": task.name, "threads": torch.get_num_threads(), "limit": limit,
             "sampling": SAMPLING, "strategies": {k: STRATEGIES[k] for k in strategies}, "rows": rows,
             "checks": checks(rows, strategies), "targets": TARGETS}
@@ -173,7 +200,7 @@ def checks(rows: dict[str, dict], strategies: tuple[str, ...]) -> list[dict]:
         if label in ("mcts", "beam", "dvts", "rstar") and row.get("positions_per_token") is not None:
             out.append({"check": f"{label} positions per generated token <= 1.3", "value": row["positions_per_token"],
                         "met": row["positions_per_token"] <= TARGETS["positions_per_token"]})
-    vllm = rows.get("vllm, logprobs=5", {})
+    vllm = rows.get("vllm, logprobs=5") or rows.get("vllm: generate, logprobs=5") or {}
     if vllm.get("tokens_per_s"):
         ratio = rows["generate, logprobs=5"]["tokens_per_s"] / vllm["tokens_per_s"]
         out.append({"check": "generate tokens/s >= 80% of vLLM's (logprobs=5)", "value": round(ratio, 3),
