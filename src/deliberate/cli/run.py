@@ -73,6 +73,13 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
               "--problem-timeout", help="Seconds after which a problem becomes an error row (checked at "
               "each backend call; problems then run one at a time).")] = None,
           prefix_cache: PrefixCache = True,
+          ray_address: Annotated[str | None, typer.Option(
+              "--ray", help="Shard the problems over Ray actors: 'local' starts a cluster here, 'auto' joins "
+              "the one `ray start` runs, or a cluster address (docs/evaluation.md).")] = None,
+          workers: Annotated[int, typer.Option(help="Ray actors, each with its own backend (with --ray).")] = 2,
+          gpus_per_worker: Annotated[float, typer.Option(
+              "--gpus-per-worker", help="GPUs each Ray actor reserves (Ray hides GPUs from actors that ask "
+              "for none).")] = 0,
           **strategy_options: Any) -> None:
     """Evaluate a strategy on a task; rows are written as they finish and a rerun resumes."""
     from deliberate.backends import load_backend
@@ -88,6 +95,19 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
     _ = t.problems  # a missing or malformed data file fails here, before the model loads
     strat = get_strategy(strategy, **strategy_options)
     backend = load_backend(model, threads=threads, prefix_cache=prefix_cache)
+    executor = None
+    if ray_address is not None:
+        from deliberate.eval.distributed import ray_executor, start_ray
+
+        if workers < 1:
+            raise BadInput(f"--workers must be >= 1, got {workers}.")
+        start_ray(None if ray_address == "local" else ray_address, num_cpus=workers if ray_address == "local" else None)
+        # several batches per worker, so the load spreads (batching never changes a row: samples are seeded per request)
+        total = min(limit or len(t.problems), len(t.problems))
+        batch = max(1, min(batch, -(-total // (4 * workers))))
+        executor = ray_executor(model, {"threads": threads or 1, "prefix_cache": prefix_cache}, t, strat, seed,
+                                workers=workers, gpus_per_worker=gpus_per_worker,
+                                max_tokens_per_problem=max_tokens_per_problem, problem_timeout_s=problem_timeout)
     cols = [TextColumn(f"{t.name} · {strategy}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     state = {"right": 0, "seen": 0}
@@ -109,8 +129,7 @@ def eval_(task: Annotated[str, typer.Option("--task", "-t", help="Task name or j
         try:
             summary = evaluate(t, backend, strat, limit=limit, seed=seed, out_dir=out_dir, batch_problems=batch,
                                max_errors=max_errors, max_tokens_per_problem=max_tokens_per_problem,
-                               problem_timeout_s=problem_timeout,
-                               on_progress=progress)
+                               problem_timeout_s=problem_timeout, on_progress=progress, executor=executor)
         except KeyboardInterrupt:
             err.print("interrupted: every finished row is kept; run the same command to resume.")
             raise typer.Exit(130) from None

@@ -20,7 +20,7 @@ import json
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import deliberate.grading as grading
@@ -166,10 +166,29 @@ def solve_and_grade(task: Task, meter: Meter, strategy: Strategy, batch: list[Pr
     return rows
 
 
+Executor = Callable[[list[list[Problem]]], Iterator[tuple[list[Problem], list[dict], dict[str, BaseException]]]]
+
+
+def local_executor(task: Task, meter: Meter, strategy: Strategy, seed: int,
+                   max_tokens_per_problem: int | None) -> Executor:
+    """Batches solved here, one after the other: yields (batch, its rows, its failures)."""
+    def run(batches: list[list[Problem]]):
+        for batch in batches:
+            failures: dict[str, BaseException] = {}
+            rows = solve_and_grade(task, meter, strategy, batch, seed, failures)
+            if max_tokens_per_problem is not None:
+                for row in rows:
+                    if "error" not in row:
+                        row["capped"] = row["id"] in meter.capped
+            yield batch, rows, failures
+
+    return run
+
+
 def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | None = None, seed: int = 0,
              out_dir: str | Path | None = None, batch_problems: int = 32, max_errors: int | None = None,
              max_tokens_per_problem: int | None = None, problem_timeout_s: float | None = None,
-             on_progress: Callable[[int, int, dict], None] | None = None) -> dict:
+             on_progress: Callable[[int, int, dict], None] | None = None, executor: Executor | None = None) -> dict:
     """Evaluate and return the summary; `on_progress(done, total, last_row)` drives a progress bar.
 
     Rows go to `out_dir`, by default `./runs/eval/<task>__<model>__<strategy>__<hash>` under the
@@ -180,7 +199,11 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
     `max_tokens_per_problem` is a hard cap on each problem's generated tokens, whatever the
     strategy (`Meter`, which bills every request to its problem, so the cap is exact in a batch).
     `problem_timeout_s` turns a problem that runs longer into an error row (problems then run
-    one at a time: a batch shares its calls, so it cannot stop one of its problems alone)."""
+    one at a time: a batch shares its calls, so it cannot stop one of its problems alone).
+
+    `executor` solves the batches elsewhere (`eval.distributed.ray_executor`: Ray actors), yielding
+    each batch's rows as it finishes, in any order; rows are still written here, by this process
+    alone, so a resume works the same."""
     if limit is not None and limit < 1:
         raise BadInput(f"limit must be >= 1, got {limit}.")
     if batch_problems < 1:
@@ -235,13 +258,11 @@ def evaluate(task: Task, backend: Backend, strategy: Strategy, *, limit: int | N
         done[row["id"]] = row
         errors += "error" in row
 
+    batches = [todo[start:start + batch_problems] for start in range(0, len(todo), batch_problems)]
+    execute = executor or local_executor(task, meter, strategy, seed, max_tokens_per_problem)
     with results.open("a", encoding="utf-8") as f:
-        for start in range(0, len(todo), batch_problems):
-            batch = todo[start:start + batch_problems]
-            failures: dict[str, BaseException] = {}
-            for row in solve_and_grade(task, meter, strategy, batch, seed, failures):
-                if max_tokens_per_problem is not None and "error" not in row:
-                    row["capped"] = row["id"] in meter.capped
+        for batch, batch_rows, failures in execute(batches):
+            for row in batch_rows:
                 sig = bug_signature(failures[row["id"]]) if row["id"] in failures else None
                 if sig is not None and all(bug_signature(e) == sig for _, e in held):
                     held.append((row, failures[row["id"]]))
