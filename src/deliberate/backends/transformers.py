@@ -24,10 +24,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob, transcript
+from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.hf_tokens import HFTokens
 from deliberate.backends.prefix_cache import PrefixCache
 from deliberate.backends.sampling import Detokenizer, sample_tokens
-from deliberate.errors import BackendError, BadInput, ProblemTooLong
+from deliberate.errors import BackendError, BadInput
 from deliberate.params import SamplingParams
 
 
@@ -94,15 +95,7 @@ def _new_cache(config) -> DynamicCache:
     return cache
 
 
-def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
-    """The prompt text for a conversation, ending where the assistant's answer begins (a plain
-    "Role: text" transcript for a tokenizer without a chat template)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return transcript(messages)
-
-
-class TransformersBackend:
+class TransformersBackend(HFTokens):
     """`generate` and `score` over a Hugging Face causal LM."""
 
     def __init__(self, path: str, *, spec: str | None = None, gguf_file: str | None = None,
@@ -143,7 +136,6 @@ class TransformersBackend:
         self.capabilities = Capabilities(max_logprobs=20, scoring=True, prefix_cache=prefix_cache,
                                          chat_template=has_chat, context_length=ctx,
                                          think_format="</think>" in self.tokenizer.get_vocab())
-        self._pieces: dict[int, str] = {}
         self.forward_positions = 0  # positions the model computed, padding included (the bench reads it)
         self.model.register_forward_pre_hook(self._count_positions, with_kwargs=True)
 
@@ -166,37 +158,6 @@ class TransformersBackend:
             except Exception:  # not in the local cache: the manifest says "unknown"
                 return []
         return [str(f) for f in sorted(folder.glob("*")) if f.suffix in (".safetensors", ".bin", ".gguf")]
-
-    # -- text <-> tokens -------------------------------------------------------------------
-    def encode(self, text: str) -> list[int]:
-        """Token ids as `generate` reads a text prompt (with the model's BOS unless the text has it)."""
-        bos = self.tokenizer.bos_token
-        special = not (bos and text.startswith(bos))  # a rendered chat template already has it
-        return self.tokenizer(text, add_special_tokens=special).input_ids
-
-    def encode_continuation(self, text: str) -> list[int]:
-        """Ids of a text appended to a sequence (no BOS): a method's own words, e.g. a reflection phrase."""
-        return self.tokenizer(text, add_special_tokens=False).input_ids
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
-
-    def _piece(self, tok: int) -> str:
-        if (s := self._pieces.get(tok)) is None:
-            s = self._pieces[tok] = self.tokenizer.decode([tok])
-        return s
-
-    def _check_fits(self, n: int) -> None:
-        ctx = self.capabilities.context_length
-        if n >= ctx:
-            raise ProblemTooLong(f"prompt is {n} tokens; model {self.spec!r} has a context of {ctx} tokens.")
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Prompt lengths in tokens, as `generate` would encode them (strategies fit contexts with it)."""
-        return [len(self.encode(t)) for t in texts]
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        return render_chat(self.tokenizer, messages)
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, prompts: Sequence[PromptInput],

@@ -31,8 +31,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from deliberate.backends.base import Capabilities, Completion, Generation, PromptInput, Scored, TokenLogprob
+from deliberate.backends.hf_tokens import HFTokens
 from deliberate.backends.shipped import LAB_MODELS, lab_model_dir
-from deliberate.errors import BackendError, BadInput, ProblemTooLong
+from deliberate.errors import BackendError, BadInput
 from deliberate.params import SamplingParams
 
 # spec option -> (type, what it means); everything else in the query is refused by name
@@ -82,7 +83,7 @@ def _cpu_environment(threads: int | None) -> None:
         os.environ.setdefault(key, value)
 
 
-class VLLMBackend:
+class VLLMBackend(HFTokens):
     """`generate` and `score` over vLLM's offline engine."""
 
     def __init__(self, spec: str, *, threads: int | None = None, prefix_cache: bool = True,
@@ -127,7 +128,6 @@ class VLLMBackend:
                                          context_length=self.llm.llm_engine.model_config.max_model_len,
                                          think_format="</think>" in self.tokenizer.get_vocab())
         self.weights_id = f"vllm:{path}"
-        self._pieces: dict[int, str] = {}
 
     def close(self) -> None:
         """Stop the engine's processes (they also stop when this process exits)."""
@@ -140,35 +140,6 @@ class VLLMBackend:
         if not folder.is_dir():
             return []  # a hub id: the manifest names it by `weights_id`
         return [str(f) for f in sorted(folder.glob("*")) if f.suffix in (".safetensors", ".bin")]
-
-    # -- text <-> tokens (the same rules as the transformers backend) -----------------------
-    def encode(self, text: str) -> list[int]:
-        bos = self.tokenizer.bos_token
-        return self.tokenizer(text, add_special_tokens=not (bos and text.startswith(bos))).input_ids
-
-    def encode_continuation(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(self.encode(t)) for t in texts]
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        from deliberate.backends.transformers import render_chat
-
-        return render_chat(self.tokenizer, messages)
-
-    def _piece(self, tok: int) -> str:
-        if (s := self._pieces.get(tok)) is None:
-            s = self._pieces[tok] = self.tokenizer.decode([tok])
-        return s
-
-    def _check_fits(self, n: int) -> None:
-        ctx = self.capabilities.context_length
-        if n >= ctx:
-            raise ProblemTooLong(f"prompt is {n} tokens; model {self.spec!r} has a context of {ctx} tokens.")
 
     # -- generation ------------------------------------------------------------------------
     def _params(self, p: SamplingParams, j: int, room: int):

@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 
 from deliberate.errors import BackendError, DeliberateError
-from deliberate.eval.runner import Executor, error_row, solve_and_grade
+from deliberate.eval.runner import Executor, batch_rows, error_row
 from deliberate.search.base import Strategy
 from deliberate.tasks.base import Problem, Task
 
@@ -45,13 +45,7 @@ class EvalWorker:
         return os.getpid()
 
     def solve(self, batch: list[Problem]) -> tuple[list[dict], dict[str, BaseException]]:
-        failures: dict[str, BaseException] = {}
-        rows = solve_and_grade(self.task, self.meter, self.strategy, batch, self.seed, failures)
-        if self.cap is not None:
-            for row in rows:
-                if "error" not in row:
-                    row["capped"] = row["id"] in self.meter.capped
-        return rows, failures
+        return batch_rows(self.task, self.meter, self.strategy, batch, self.seed, self.cap is not None)
 
 
 def start_ray(address: str | None, num_cpus: int | None = None) -> None:

@@ -169,18 +169,25 @@ def solve_and_grade(task: Task, meter: Meter, strategy: Strategy, batch: list[Pr
 Executor = Callable[[list[list[Problem]]], Iterator[tuple[list[Problem], list[dict], dict[str, BaseException]]]]
 
 
+def batch_rows(task: Task, meter: Meter, strategy: Strategy, batch: list[Problem], seed: int,
+               capped: bool) -> tuple[list[dict], dict[str, BaseException]]:
+    """A batch's rows and failures, each row marked `capped` when the run has a token cap (what
+    every executor runs, here or on a Ray worker)."""
+    failures: dict[str, BaseException] = {}
+    rows = solve_and_grade(task, meter, strategy, batch, seed, failures)
+    if capped:
+        for row in rows:
+            if "error" not in row:
+                row["capped"] = row["id"] in meter.capped
+    return rows, failures
+
+
 def local_executor(task: Task, meter: Meter, strategy: Strategy, seed: int,
                    max_tokens_per_problem: int | None) -> Executor:
     """Batches solved here, one after the other: yields (batch, its rows, its failures)."""
     def run(batches: list[list[Problem]]):
         for batch in batches:
-            failures: dict[str, BaseException] = {}
-            rows = solve_and_grade(task, meter, strategy, batch, seed, failures)
-            if max_tokens_per_problem is not None:
-                for row in rows:
-                    if "error" not in row:
-                        row["capped"] = row["id"] in meter.capped
-            yield batch, rows, failures
+            yield batch, *batch_rows(task, meter, strategy, batch, seed, max_tokens_per_problem is not None)
 
     return run
 

@@ -47,7 +47,7 @@ class PromptView:
         return cls(spec, style, tok)
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
-        from deliberate.backends.transformers import render_chat
+        from deliberate.backends.hf_tokens import render_chat
 
         return render_chat(self.tokenizer, messages)
 
