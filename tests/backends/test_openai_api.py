@@ -34,6 +34,10 @@ def test_the_probe_declares_what_the_server_returns(remote, lab):
     assert remote.tokenizes and remote.prompt_style == "lab"
     assert remote.capabilities.context_length == lab.capabilities.context_length
     assert remote.encode("3 + 4 = 7") == lab.encode("3 + 4 = 7") and remote.decode(lab.encode("3 + 4")) == "3 + 4"
+    # deliberate serve refuses echo (it returns no prompt logprobs), so nothing is scored through it
+    assert not remote.echoes and not remote.capabilities.scoring
+    with pytest.raises(BackendError, match="does not echo prompt logprobs"):
+        remote.score(["Q: 1 + 1\n"], ["2"])
 
 
 def test_generations_match_the_local_backend_token_for_token(remote, lab):

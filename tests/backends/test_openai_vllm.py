@@ -80,6 +80,15 @@ def test_the_probe_declares_what_vllm_returns(remote, lab):
     assert remote.encode("3 + 4 = 7") == lab.encode("3 + 4 = 7")
 
 
+def test_scores_through_vllms_echo_match_the_local_backend(remote, lab):
+    """`score` reads vLLM's echoed prompt logprobs of prompt + continuation ids."""
+    assert remote.echoes and remote.capabilities.scoring
+    prompts, conts = ["Question: Tom has 3 pens. He buys 4 more.\nAnswer:", "3 + 4 ="], [" 3 + 4 = 7", " 7\n"]
+    for a, b in zip(lab.score(prompts, conts), remote.score(prompts, conts), strict=True):
+        assert b.tokens == a.tokens and b.prompt_tokens == a.prompt_tokens
+        assert all(abs(x - y) < 1e-3 for x, y in zip(a.logprobs, b.logprobs, strict=True))
+
+
 def test_greedy_through_vllm_matches_the_local_backend(remote, lab):
     task = load_task("lab-en")
     from deliberate.prompting import build_prompt

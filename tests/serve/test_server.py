@@ -109,6 +109,45 @@ def test_concurrent_requests_share_backend_calls(serving, openai_client):
         assert backend.calls < 16 and app.state.engine.batches < 16  # solved together, not one by one
 
 
+def test_requests_that_trickle_in_join_one_batch_until_a_gap():
+    """Jobs 10 ms apart over 90 ms, with a 50 ms gap rule: one batch (a fixed 50 ms window would
+    have cut it); a job after a 300 ms pause starts the next; the wait never passes its cap."""
+    from deliberate.params import SamplingParams
+    from deliberate.serve.engine import Engine, Job
+
+    def job():
+        return Job(prompts=["Q\n"], params=[SamplingParams(temperature=0, max_tokens=4)])
+
+    engine = Engine(scripted(), window_ms=50, wait_max_ms=2000)
+    try:
+        jobs = []
+        for _ in range(10):
+            jobs.append(job())
+            engine.submit(jobs[-1])
+            time.sleep(0.01)
+        for j in jobs:
+            j.future.result(timeout=10)
+        assert engine.batches == 1
+        time.sleep(0.3)
+        late = job()
+        engine.submit(late).result(timeout=10)
+        assert engine.batches == 2
+    finally:
+        engine.close()
+    capped = Engine(scripted(), window_ms=50, wait_max_ms=50)
+    try:
+        jobs = []
+        for _ in range(10):
+            jobs.append(job())
+            capped.submit(jobs[-1])
+            time.sleep(0.02)
+        for j in jobs:
+            j.future.result(timeout=10)
+        assert capped.batches >= 2  # 180 ms of arrivals, a 50 ms cap on the first one's wait
+    finally:
+        capped.close()
+
+
 def test_bad_requests_get_openai_errors_with_the_right_status(serving, openai_client):
     with serving(scripted(), max_n=4) as (base, _):
         c = openai_client(base)

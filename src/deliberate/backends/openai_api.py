@@ -132,9 +132,31 @@ class OpenAIBackend:
             pass
         tok = self._tokenize("1 + 1")
         self.tokenizes = tok is not None
+        self.echoes = bool(tok and self.max_logprobs) and self._probe_echo(tok["tokens"])
         ctx = self._about.get("max_model_len") or (tok or {}).get("max_model_len") or 4096
-        self.capabilities = Capabilities(max_logprobs=self.max_logprobs, scoring=False, prefix_cache=False,
+        self.capabilities = Capabilities(max_logprobs=self.max_logprobs, scoring=self.echoes, prefix_cache=False,
                                          chat_template=self.prompt_style == "chat", context_length=int(ctx))
+
+    def _probe_echo(self, ids: list[int]) -> bool:
+        """Does the server echo the prompt with a logprob per prompt token (what `score` reads)?
+        A server that ignores `echo` returns the generated token's alone, and is not trusted."""
+        import openai
+
+        try:
+            lp = self._echo(ids).choices[0].logprobs
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            return False
+        vals = lp.token_logprobs if lp is not None else None
+        return bool(vals) and len(vals) >= len(ids) and all(v is not None for v in vals[1:len(ids)])
+
+    async def _echo_async(self, ids: list[int]):
+        """The prompt ids echoed with their logprobs (one token generated: some servers refuse 0)."""
+        async with self._limit:
+            return await self.pool.call(lambda client: client.completions.create(
+                model=self.model, prompt=list(ids), max_tokens=1, temperature=0, echo=True, logprobs=1))
+
+    def _echo(self, ids: list[int]):
+        return self._run(self._echo_async(ids))
 
     def _chat(self, **kw):
         async def go():
@@ -211,7 +233,33 @@ class OpenAIBackend:
         return transcript(messages)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Scored]:
-        raise BackendError(f"{self.spec} cannot score a given continuation (it returns no prompt logprobs).")
+        """Logprob of each continuation token given its prompt, read off the server's echo of the
+        joined ids (prompt and continuation tokenized apart, as the local backends join them)."""
+        if not self.echoes:
+            raise BackendError(f"{self.spec} cannot score a given continuation: the server does not echo prompt "
+                               "logprobs (vLLM's server does).")
+        if len(prompts) != len(continuations):
+            raise BadInput(f"got {len(prompts)} prompts but {len(continuations)} continuations.")
+        pairs = [(self.encode(p), self.encode_continuation(c)) for p, c in zip(prompts, continuations, strict=True)]
+
+        import openai
+
+        async def all_echoes():
+            return await asyncio.gather(*(self._echo_async(p + c) for p, c in pairs))
+
+        try:
+            echoed = self._run(all_echoes())
+        except openai.APIError as e:
+            raise BackendError(f"{self.spec}: scoring failed: {type(e).__name__}: {e}") from None
+        out = []
+        for (p, c), r in zip(pairs, echoed, strict=True):
+            lp = r.choices[0].logprobs
+            vals, toks = lp.token_logprobs[len(p):len(p) + len(c)], lp.tokens[len(p):len(p) + len(c)]
+            if len(vals) != len(c) or any(v is None for v in vals):
+                raise BackendError(f"{self.spec} echoed {len(lp.token_logprobs)} logprobs for {len(p) + len(c)} "
+                                   "prompt tokens: it cannot score.")
+            out.append(Scored(list(toks), [float(v) for v in vals], len(p)))
+        return out
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, prompts: Sequence[PromptInput],

@@ -31,8 +31,8 @@ from deliberate.version import __version__
 
 def create_app(backend: Backend, cfg: ServeConfig | None = None) -> FastAPI:
     cfg = cfg or ServeConfig(model=backend.spec)
-    engine = Engine(backend, queue_size=cfg.queue_size, window_ms=cfg.batch_window_ms, max_batch=cfg.max_batch,
-                    max_search_tokens=cfg.max_search_tokens)
+    engine = Engine(backend, queue_size=cfg.queue_size, window_ms=cfg.batch_window_ms,
+                    wait_max_ms=cfg.batch_wait_max_ms, max_batch=cfg.max_batch, max_search_tokens=cfg.max_search_tokens)
     trees: OrderedDict[str, dict] = OrderedDict()
     served = backend.spec
     @asynccontextmanager

@@ -30,7 +30,9 @@ class ServeConfig:
     max_body_bytes: int = opt(1_000_000, "largest request body in bytes (413 above it)")
     queue_size: int = opt(256, "requests waiting or running at most; more are answered 429")
     request_timeout: float = opt(300.0, "seconds a request may run before it is answered 504")
-    batch_window_ms: float = opt(5.0, "how long the batcher waits for more requests to solve together")
+    batch_window_ms: float = opt(5.0, "the batcher takes requests into one batch while each arrives within this "
+                                      "many ms of the one before")
+    batch_wait_max_ms: float = opt(100.0, "the longest the first request of a batch waits for others")
     max_batch: int = opt(64, "requests solved in one batch at most")
     trees_kept: int = opt(64, "search trees kept for /v1/trees/ID (the oldest go first)")
 
@@ -40,8 +42,8 @@ class ServeConfig:
                      "max_batch", "trees_kept"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}.")
-        if self.request_timeout <= 0 or self.batch_window_ms < 0:
-            raise BadInput("--request-timeout must be > 0 and --batch-window-ms >= 0.")
+        if self.request_timeout <= 0 or self.batch_window_ms < 0 or self.batch_wait_max_ms < 0:
+            raise BadInput("--request-timeout must be > 0, --batch-window-ms and --batch-wait-max-ms >= 0.")
         if not 0 < self.port < 65536:
             raise BadInput(f"--port must be in 1..65535, got {self.port}.")
         if not self.loopback and not self.api_key:

@@ -147,6 +147,8 @@ def _num(body: dict, name: str, default: float, lo: float, hi: float) -> float:
 
 def sampling(body: dict, caps, chat: bool) -> SamplingParams:
     """The pass-through request's sampling settings, OpenAI's names and defaults, within the caps."""
+    if body.get("echo") and not chat:  # refused, not ignored: a client would read the wrong logprobs
+        raise ApiError(400, "echo is not supported here (this server returns no prompt logprobs).", param="echo")
     stop = body.get("stop") or ()
     if isinstance(stop, str):
         stop = (stop,)

@@ -154,7 +154,12 @@ def step0_check(cfg: GRPORunConfig, rows: list[dict], funcs: list, warn, backend
 def train_grpo(cfg: GRPORunConfig, rows: list[dict] | None = None, warn=print) -> Path:
     """Train `cfg.model` with GRPO on `cfg.task` (or on `rows`: prompt/gold/task and any columns
     the rewards read) into `cfg.out`."""
+    import warnings
+
     import torch
+
+    if not cfg.vllm:  # TRL checks an installed vLLM's version on import, five warnings, though none is used
+        warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions", category=UserWarning)
     from trl import GRPOConfig, GRPOTrainer
 
     from deliberate.train.data import PromptView, to_dataset
