@@ -7,8 +7,9 @@ HTTP parse apart, over more than a fixed 5 ms, and a fixed window split them int
 the second waiting for the whole first (the serve bench's 9.8x). Then it solves the batch: every
 pass-through request in one `generate` call (each with its own sampling settings), and the
 search requests grouped by strategy, options and seed, each group one `Strategy.run` over its
-problems, so a tree search of 32 requests expands 32 trees per forward. Identical search requests (same question, strategy,
-options and seed) share one problem and get the same, deterministic, answer.
+problems, so a tree search of 32 requests expands 32 trees per forward. Identical search
+requests (same question, strategy, options and seed) share one problem and get the same,
+deterministic, answer.
 
 Every request is billed through the meter as a problem of its own, so its usage is exact under
 batching; the meter starves a request whose client left or whose time ran out (its search ends
