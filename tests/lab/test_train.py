@@ -59,7 +59,7 @@ def test_training_examples_mask_what_must_not_be_learned():
         assert wrong != p.answer
 
 
-def test_reflection_attempts_are_wrong_as_often_as_the_model_and_right_ones_are_confirmed():
+def test_reflection_attempts_are_wrong_less_often_than_the_model_and_right_ones_are_confirmed():
     rng = random.Random(5)
     wrong = 0
     for _ in range(2000):
@@ -74,15 +74,22 @@ def test_reflection_attempts_are_wrong_as_often_as_the_model_and_right_ones_are_
     assert abs(wrong / 2000 - formats.REFLECTION_WRONG) < 0.03
 
 
-def test_think_traces_hold_several_waits_of_different_lengths():
+def test_think_traces_hold_many_waits_of_different_lengths_inside_the_context():
+    """Up to sixteen `Wait`s (budget forcing at 4x appends about fifteen re-checks), continuations
+    of three lengths, and every trace within the characters that fit the 512-token context."""
     rng = random.Random(6)
-    waits, lengths = set(), set()
-    for _ in range(500):
+    waits, kinds = set(), set()
+    for _ in range(1000):
         segs = formats.think(make_problem(rng), "en", rng)
         texts = [t for t, _ in segs]
+        assert sum(len(t) for t in texts[1:]) <= formats.THINK_CHARS
         waits.add(texts.count(f"{formats.WAIT}\n"))
-        lengths |= {len(texts[i + 1].splitlines()) for i, t in enumerate(texts[:-1]) if t == f"{formats.WAIT}\n"}
-    assert waits == set(formats.WAITS) and len(lengths) >= 4  # short re-checks and full re-solves
+        for i, t in enumerate(texts[:-1]):
+            if t == f"{formats.WAIT}\n" and i >= 2 and segs[i - 1][1]:  # after a right attempt
+                lines = texts[i + 1].split(formats.THINK_CLOSE)[0].strip().splitlines()
+                checks = sum(line.startswith(formats.CHECK) for line in lines)
+                kinds.add("resolve" if not checks else "check_last" if len(lines) == 1 else "check_all")
+    assert max(waits) >= 12 and {0, 1, 2, 3} <= waits and kinds == {"resolve", "check_last", "check_all"}
 
 
 def test_fp16_export_halves_the_weights_and_loads_back_to_the_same_predictions(tmp_path):
@@ -101,3 +108,15 @@ def test_fp16_export_halves_the_weights_and_loads_back_to_the_same_predictions(t
         la, lb = a(ids).logits, b(ids).logits
     assert lb.dtype == torch.float32 and torch.equal(la.argmax(-1), lb.argmax(-1))
     assert (la.softmax(-1) - lb.softmax(-1)).abs().max() < 1e-2
+
+
+def test_export_marks_the_prompt_style_and_refuses_an_unknown_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from deliberate.backends import lab_model_dir
+    from deliberate.cli import app
+
+    dest = export_model(lab_model_dir(), tmp_path / "r1", style="lab-r1")
+    assert json.loads((dest / "config.json").read_text())["deliberate_prompt_style"] == "lab-r1"
+    res = CliRunner().invoke(app, ["lab", "export", str(lab_model_dir()), str(tmp_path / "x"), "--style", "chat"])
+    assert res.exit_code != 0 and "--style must be lab or lab-r1" in res.output and not (tmp_path / "x").exists()

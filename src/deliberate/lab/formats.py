@@ -5,18 +5,21 @@ the loss only where the model should learn to write (`deliberate.train.data.lab_
 into token ids and a loss mask):
 
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
-- `think`: the question, `<think>`, zero to six attempts each followed by `Wait`, the final
+- `think`: the question, `<think>`, zero to sixteen attempts each followed by `Wait`, the final
   steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). The first attempt
-  may be wrong (never trained); after a right one comes either the solution again in fresh
-  forms or a short re-check of its last step, so the continuations have different lengths, as
-  s1's budget forcing produces when it appends `Wait` several times; a re-check is marked
-  `Check:`. `Wait` itself carries no loss: the model never learns to say it, only what to do
-  after it.
+  may be wrong (never trained); after a right one comes a re-check of its last step, a re-check
+  of every step, or the solution again in fresh forms, so the continuations have different
+  lengths, as s1's budget forcing produces when it appends `Wait` several times; re-checks are
+  marked `Check:`. Long chains are mostly short re-checks: budget forcing at 4x greedy's tokens
+  appends about fifteen `Wait`s to a model that re-checks, and v6, trained on at most six,
+  drifted past them. `Wait` itself carries no loss: the model never learns to say it, only what
+  to do after it.
 - `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct
   solution (the attempt was wrong) or the attempt's answer confirmed in one line (it was right).
-  Attempts are wrong about as often as the model itself is (`REFLECTION_WRONG`): the first lab
-  model saw a wrong attempt before 70% of its reflection phrases, learnt that the phrase means
-  "change the answer", and broke 57 right answers for 11 repaired.
+  Attempts are wrong less often than the model itself is (`REFLECTION_WRONG`), so the phrase
+  reads as "keep it unless a step is visibly wrong": the first lab model saw a wrong attempt
+  before 70% of its reflection phrases, learnt that the phrase means "change the answer", and
+  broke 57 right answers for 11 repaired; v6 (40%) broke 4 for 2 repaired.
 - `translation`: a lab question in one language, to be written in the other.
 
 Wrong attempts make the mistakes the lab model itself makes: an arithmetic slip carried
@@ -37,14 +40,20 @@ __all__ = ["ANSWER_CLOSE", "ANSWER_OPEN", "REFLECTION", "THINK_CLOSE", "THINK_OP
            "think_prompt"]
 
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-REFLECTION_WRONG = 0.4  # share of reflection examples whose attempt is wrong: about the model's own error rate
-# How many `Wait`s a think trace holds: up to six, as many as budget forcing appends at 4x
-# greedy's tokens (v2 held up to three and drifted to another answer after the fourth forced
-# `Wait`). Earlier variants, measured (docs/training.md): up to seven, mostly full re-solves,
-# reached only 30% greedy at 1,600 steps; up to six verbatim copies reached 6% at step 1,400.
-WAITS = {0: 0.3, 1: 0.15, 2: 0.15, 3: 0.1, 4: 0.1, 5: 0.1, 6: 0.1}
-THINK_WRONG_FIRST = 0.25  # share of think traces with a `Wait` whose first attempt is wrong (only the first)
-RECHECK = 0.6  # after a right attempt, the share of continuations that re-check its last step
+REFLECTION_WRONG = 0.3  # share of reflection examples whose attempt is wrong (v6: 0.4, the model's own error rate)
+# How many `Wait`s a think trace holds: up to sixteen, about as many as budget forcing appends at
+# 4x greedy's tokens to a model that re-checks its last step (v6 held up to six re-checks and
+# re-solves and lost 10.7 points there). Earlier variants, measured (docs/training.md): up to
+# seven, mostly full re-solves, reached only 30% greedy at 1,600 steps; up to six verbatim copies
+# reached 6% at step 1,400.
+WAITS = {0: 0.2, 1: 0.1, 2: 0.1, 3: 0.08, 4: 0.08, 5: 0.06, 6: 0.06} | {k: 0.032 for k in range(7, 17)}
+THINK_WRONG_FIRST = 0.15  # share of think traces with a `Wait` whose first attempt is wrong (only the first)
+# After a right attempt, the kinds of continuation: the first one, then later ones (mostly short)
+FIRST_AFTER_RIGHT = {"check_last": 0.5, "check_all": 0.2, "resolve": 0.3}
+LATER_AFTER_RIGHT = {"check_last": 0.75, "check_all": 0.1, "resolve": 0.15}
+# A think trace's characters after `<think>` at most (0.74 tokens a character: about 390 tokens,
+# so question and trace fit the 512-token context); a `Wait` that would outgrow it is dropped.
+THINK_CHARS = 530
 
 Segments = list[tuple[str, bool]]
 
@@ -94,27 +103,47 @@ def think_prompt(question: str) -> str:
 CHECK = "Check: "  # marks a re-check, so a model that wrote one knows the thinking may end there
 
 
-def _recheck(p: LabProblem, rng: random.Random) -> list[str]:
-    """A short continuation after `Wait`: the last step written again (a check, not a re-solve).
-    Marked: unmarked (v5), a copied last step read as the first step of a solution, and the
-    model went on applying the problem's operations to the answer (docs/training.md)."""
-    return [CHECK + solution_lines(p, rng)[-1]]
+def checked(lines: list[str]) -> list[str]:
+    """Lines written again as a check. Marked: unmarked (v5), a copied last step read as the
+    first step of a solution, and the model went on applying the problem's operations to the
+    answer (docs/training.md)."""
+    return [CHECK + line for line in lines]
+
+
+def _continuation(p: LabProblem, rng: random.Random, kind: str) -> list[str]:
+    """What follows `Wait` after a right attempt: a re-check of the last step or of every step,
+    or the solution again in fresh forms."""
+    lines = solution_lines(p, rng)
+    return {"check_last": lambda: checked(lines[-1:]), "check_all": lambda: checked(lines),
+            "resolve": lambda: lines}[kind]()
 
 
 def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     """Only the first attempt may be wrong, so `Wait` after a right attempt nearly always means
-    "check it and keep it": a re-check of the last step or the solution again in fresh forms."""
+    "check it and keep it"; a long chain is mostly short re-checks and stays inside the context."""
     segs: Segments = [(think_prompt(p.question[lang]), False)]
-    right_before = False
+    right = 0  # right attempts and continuations written so far
+
+    def next_lines() -> list[str]:
+        if not right:
+            return solution_lines(p, rng)
+        kinds = FIRST_AFTER_RIGHT if right == 1 else LATER_AFTER_RIGHT
+        return _continuation(p, rng, rng.choices(list(kinds), weights=list(kinds.values()))[0])
+
+    tail = len(f"\n{THINK_CLOSE}\n{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}")
+    size = 0
     for k in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
-        if k == 0 and rng.random() < THINK_WRONG_FIRST:  # a wrong attempt: never trained
-            segs.append(("\n".join(wrong_attempt(p, rng)[0]) + "\n", False))
-        else:
-            lines = _recheck(p, rng) if right_before and rng.random() < RECHECK else solution_lines(p, rng)
-            segs.append(("\n".join(lines) + "\n", True))
-            right_before = True
-        segs.append((f"{WAIT}\n", False))
-    final = _recheck(p, rng) if right_before and rng.random() < RECHECK else solution_lines(p, rng)
+        wrong = k == 0 and rng.random() < THINK_WRONG_FIRST  # a wrong attempt: never trained
+        text = "\n".join(wrong_attempt(p, rng)[0] if wrong else next_lines()) + f"\n{WAIT}\n"
+        short = len(CHECK) + len(solution_lines(p)[-1]) + 8  # room kept for a closing re-check (any form)
+        if size + len(text) + short + tail > THINK_CHARS:
+            break
+        segs += [(text[:-len(WAIT) - 1], not wrong), (f"{WAIT}\n", False)]
+        size += len(text)
+        right += not wrong
+    final = next_lines()
+    if right and size + len("\n".join(final)) + tail > THINK_CHARS:
+        final = _continuation(p, rng, "check_last")
     segs.append(("\n".join([*final, THINK_CLOSE, f"{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"]),
                  True))
     return segs
@@ -125,6 +154,10 @@ def reflection_prompt(question: str, attempt: str) -> str:
 
 
 def reflection(p: LabProblem, lang: str, rng: random.Random) -> Segments:
+    """The attempt, the phrase, then the right solution (a wrong attempt) or the attempt's answer
+    confirmed in one line (a right one). v7 checked every line of the attempt instead (`Check:`
+    lines, confirming and fixing alike): the model re-solved inside the check and broke 13 right
+    answers for 1 repaired (docs/training.md)."""
     wrong = rng.random() < REFLECTION_WRONG
     lines, ans = wrong_attempt(p, rng) if wrong else (solution_lines(p, rng), p.answer)
     attempt = "\n".join([*lines, answer_line(lang, ans)])
@@ -142,7 +175,9 @@ def translation(p: LabProblem, lang: str, rng: random.Random) -> Segments:
 
 
 # The training mix: mostly problems solved (plain and think), then reflection and translation.
-MIX = {"plain": 0.45, "think": 0.2, "reflection": 0.2, "translation": 0.15}
+# v8 moved rows from reflection (0.2) and translation (0.15) to think (0.2): v7 solved 3 points
+# worse after `<think>` than after the plain prompt, which budget forcing inherits.
+MIX = {"plain": 0.45, "think": 0.33, "reflection": 0.12, "translation": 0.1}
 FORMATS = {"plain": plain, "think": think, "reflection": reflection, "translation": translation}
 
 

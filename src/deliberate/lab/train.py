@@ -35,10 +35,11 @@ def recipe(out: str, **overrides):
 EXPORTED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-def export_model(src: str | Path, dest: str | Path, fp16: bool = False) -> Path:
-    """Copy the loadable model files (not the optimizer state) to `dest`, marked as a lab model.
-    `fp16`: store the weights in half precision (half the size; loaders upcast to float32, and
-    the shipped models are held to the 30 MB the package allows for all of them)."""
+def export_model(src: str | Path, dest: str | Path, fp16: bool = False, style: str = "lab") -> Path:
+    """Copy the loadable model files (not the optimizer state) to `dest`, marked as a lab model
+    of prompt `style` (`lab`, or `lab-r1`: a model whose prompt opens `<think>`, as GRPO with
+    `--think` trains it). `fp16`: store the weights in half precision (half the size; loaders
+    upcast to float32, and the shipped models are held to the 30 MB the package allows)."""
     src, dest = Path(src), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in EXPORTED:
@@ -47,7 +48,7 @@ def export_model(src: str | Path, dest: str | Path, fp16: bool = False) -> Path:
     if fp16:
         _to_fp16(dest / "model.safetensors")
     cfg = json.loads((dest / "config.json").read_text())
-    cfg["deliberate_prompt_style"] = "lab"
+    cfg["deliberate_prompt_style"] = style
     cfg["use_cache"] = True  # the trainer turns it off while training; a shipped model decodes with it
     (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     tok = dest / "tokenizer_config.json"
