@@ -130,12 +130,13 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
         kinds = FIRST_AFTER_RIGHT if right == 1 else LATER_AFTER_RIGHT
         return _continuation(p, rng, rng.choices(list(kinds), weights=list(kinds.values()))[0])
 
-    tail = len(f"\n{THINK_CLOSE}\n{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}")
+    close = f"{THINK_CLOSE}\n{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"
+    tail = len(close) + 1
+    short = len(CHECK) + len(solution_lines(p)[-1]) + 8  # room kept for a closing re-check (any form)
     size = 0
     for k in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
         wrong = k == 0 and rng.random() < THINK_WRONG_FIRST  # a wrong attempt: never trained
         text = "\n".join(wrong_attempt(p, rng)[0] if wrong else next_lines()) + f"\n{WAIT}\n"
-        short = len(CHECK) + len(solution_lines(p)[-1]) + 8  # room kept for a closing re-check (any form)
         if size + len(text) + short + tail > THINK_CHARS:
             break
         segs += [(text[:-len(WAIT) - 1], not wrong), (f"{WAIT}\n", False)]
@@ -144,8 +145,7 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     final = next_lines()
     if right and size + len("\n".join(final)) + tail > THINK_CHARS:
         final = _continuation(p, rng, "check_last")
-    segs.append(("\n".join([*final, THINK_CLOSE, f"{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"]),
-                 True))
+    segs.append(("\n".join([*final, close]), True))
     return segs
 
 
