@@ -75,21 +75,34 @@ def test_reflection_attempts_are_wrong_less_often_than_the_model_and_right_ones_
 
 
 def test_think_traces_hold_many_waits_of_different_lengths_inside_the_context():
-    """Up to sixteen `Wait`s (budget forcing at 4x appends about fifteen re-checks), continuations
-    of three lengths, and every trace within the characters that fit the 512-token context."""
+    """Up to a dozen `Wait`s (budget forcing at 4x appends about ten), continuations of two
+    lengths (a check copying the step written last, verbatim; a fresh solution), every block
+    ending in its answer line as a plain solution does, and every trace within the characters
+    that fit the 512-token context."""
     rng = random.Random(6)
     waits, kinds = set(), set()
     for _ in range(1000):
-        segs = formats.think(make_problem(rng), "en", rng)
+        p = make_problem(rng)
+        segs = formats.think(p, "en", rng)
         texts = [t for t, _ in segs]
         assert sum(len(t) for t in texts[1:]) <= formats.THINK_CHARS
         waits.add(texts.count(f"{formats.WAIT}\n"))
-        for i, t in enumerate(texts[:-1]):
-            if t == f"{formats.WAIT}\n" and i >= 2 and segs[i - 1][1]:  # after a right attempt
-                lines = texts[i + 1].split(formats.THINK_CLOSE)[0].strip().splitlines()
-                checks = sum(line.startswith(formats.CHECK) for line in lines)
-                kinds.add("resolve" if not checks else "check_last" if len(lines) == 1 else "check_all")
-    assert max(waits) >= 12 and {0, 1, 2, 3} <= waits and kinds == {"resolve", "check_last", "check_all"}
+        blocks = [(t.split(formats.THINK_CLOSE)[0].strip().splitlines(), trained)
+                  for t, trained in segs[1:] if t != f"{formats.WAIT}\n"]
+        last = None  # the last step of the latest right block
+        for lines, trained in blocks:
+            assert lines[-1].startswith("The answer is ")
+            if not trained:  # a wrong first attempt, never trained
+                assert lines[-1] != f"The answer is {p.answer}." and last is None
+                continue
+            assert lines[-1] == f"The answer is {p.answer}."
+            if lines[0].startswith(formats.CHECK):
+                assert lines[:-1] == [formats.CHECK + last]
+                kinds.add("check")
+            elif last is not None:
+                kinds.add("resolve")
+            last = lines[-2].removeprefix(formats.CHECK)
+    assert max(waits) >= 10 and {0, 1, 2, 3} <= waits and kinds == {"check", "resolve"}
 
 
 def test_fp16_export_halves_the_weights_and_loads_back_to_the_same_predictions(tmp_path):

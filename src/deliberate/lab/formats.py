@@ -5,15 +5,17 @@ the loss only where the model should learn to write (`deliberate.train.data.lab_
 into token ids and a loss mask):
 
 - `plain`: the question, a newline, the solution (each step in one of its equivalent forms).
-- `think`: the question, `<think>`, zero to sixteen attempts each followed by `Wait`, the final
-  steps, `</think>`, and the answer in `<answer>…</answer>` (R1's template). The first attempt
-  may be wrong (never trained); after a right one comes a re-check of its last step, a re-check
-  of every step, or the solution again in fresh forms, so the continuations have different
-  lengths, as s1's budget forcing produces when it appends `Wait` several times; re-checks are
-  marked `Check:`. Long chains are mostly short re-checks: budget forcing at 4x greedy's tokens
-  appends about fifteen `Wait`s to a model that re-checks, and v6, trained on at most six,
-  drifted past them. `Wait` itself carries no loss: the model never learns to say it, only what
-  to do after it.
+- `think`: the question, `<think>`, zero to a dozen attempts each ending in its answer line (as
+  a plain solution does) and followed by `Wait`, the final steps, `</think>`, and the answer in
+  `<answer>…</answer>` (R1's template). The first attempt may be wrong (never trained); after a
+  right one comes, mostly, its last step copied verbatim as a check (`Check:`), else the solution
+  again in fresh forms, so the continuations have different lengths, as s1's budget forcing
+  produces when it appends `Wait` several times. Long chains are mostly short checks: budget
+  forcing at 4x greedy's tokens appends about seven `Wait`s. `Wait` itself carries no loss: the
+  model never learns to say it, only what to do after it. Why each choice, measured on
+  fine-tunes of the first lab model (docs/training.md, v9): a check in a fresh form, or of every
+  step, made the model recompute and drift (budget forcing 12%); a verbatim copy holds the
+  answer; a fresh solution broke right answers six times as often as it repaired wrong ones.
 - `reflection`: a finished attempt, Marco-o1's reflection phrase, then either the correct
   solution (the attempt was wrong) or the attempt's answer confirmed in one line (it was right).
   Attempts are wrong less often than the model itself is (`REFLECTION_WRONG`), so the phrase
@@ -41,16 +43,19 @@ __all__ = ["ANSWER_CLOSE", "ANSWER_OPEN", "REFLECTION", "THINK_CLOSE", "THINK_OP
 
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 REFLECTION_WRONG = 0.3  # share of reflection examples whose attempt is wrong (v6: 0.4, the model's own error rate)
-# How many `Wait`s a think trace holds: up to sixteen, about as many as budget forcing appends at
-# 4x greedy's tokens to a model that re-checks its last step (v6 held up to six re-checks and
-# re-solves and lost 10.7 points there). Earlier variants, measured (docs/training.md): up to
-# seven, mostly full re-solves, reached only 30% greedy at 1,600 steps; up to six verbatim copies
+# How many `Wait`s a think trace holds (a trace that would outgrow THINK_CHARS stops taking them,
+# so about a dozen at most): budget forcing at 4x greedy's tokens appends about seven to a model
+# that copies its last step (v6 held up to six re-checks and re-solves and lost 10.7 points
+# there). Earlier variants, measured (docs/training.md): up to seven, mostly full re-solves,
+# reached only 30% greedy at 1,600 steps; up to six verbatim copies of the whole solution
 # reached 6% at step 1,400.
 WAITS = {0: 0.2, 1: 0.1, 2: 0.1, 3: 0.08, 4: 0.08, 5: 0.06, 6: 0.06} | {k: 0.032 for k in range(7, 17)}
 THINK_WRONG_FIRST = 0.15  # share of think traces with a `Wait` whose first attempt is wrong (only the first)
-# After a right attempt, the kinds of continuation: the first one, then later ones (mostly short)
-FIRST_AFTER_RIGHT = {"check_last": 0.5, "check_all": 0.2, "resolve": 0.3}
-LATER_AFTER_RIGHT = {"check_last": 0.75, "check_all": 0.1, "resolve": 0.15}
+# After a right attempt, the kinds of continuation: the first one, then later ones. Mostly checks:
+# under budget forcing a fresh solution is the model's second try at the problem, and it broke
+# 19 right answers for 3 repaired (94 of them, fine-tune ft11; copied checks: 11 / 4 of 1,723)
+FIRST_AFTER_RIGHT = {"check_last": 0.8, "resolve": 0.2}
+LATER_AFTER_RIGHT = {"check_last": 0.95, "resolve": 0.05}
 # A think trace's characters after `<think>` at most (0.74 tokens a character: about 390 tokens,
 # so question and trace fit the 512-token context); a `Wait` that would outgrow it is dropped.
 THINK_CHARS = 530
@@ -110,12 +115,12 @@ def checked(lines: list[str]) -> list[str]:
     return [CHECK + line for line in lines]
 
 
-def _continuation(p: LabProblem, rng: random.Random, kind: str) -> list[str]:
-    """What follows `Wait` after a right attempt: a re-check of the last step or of every step,
-    or the solution again in fresh forms."""
-    lines = solution_lines(p, rng)
-    return {"check_last": lambda: checked(lines[-1:]), "check_all": lambda: checked(lines),
-            "resolve": lambda: lines}[kind]()
+def _continuation(p: LabProblem, rng: random.Random, kind: str, last: str) -> list[str]:
+    """What follows `Wait` after a right attempt: the step written last, copied as a check, or
+    the solution again in fresh forms. The copy is verbatim: a check in a fresh form (v8) made
+    the model recompute a step, and it recomputed the wrong one (`Check: 12 - 3 = 9` after
+    `1 + 9 = 10`), then copied that mistake to the end of the thinking."""
+    return [CHECK + last] if kind == "check_last" else solution_lines(p, rng)
 
 
 def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
@@ -123,29 +128,33 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     "check it and keep it"; a long chain is mostly short re-checks and stays inside the context."""
     segs: Segments = [(think_prompt(p.question[lang]), False)]
     right = 0  # right attempts and continuations written so far
+    last = ""  # the last step of the latest right block, without its check mark
 
-    def next_lines() -> list[str]:
+    def next_lines(kind: str | None = None) -> list[str]:
         if not right:
             return solution_lines(p, rng)
         kinds = FIRST_AFTER_RIGHT if right == 1 else LATER_AFTER_RIGHT
-        return _continuation(p, rng, rng.choices(list(kinds), weights=list(kinds.values()))[0])
+        return _continuation(p, rng, kind or rng.choices(list(kinds), weights=list(kinds.values()))[0], last)
 
     close = f"{THINK_CLOSE}\n{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"
     tail = len(close) + 1
-    short = len(CHECK) + len(solution_lines(p)[-1]) + 8  # room kept for a closing re-check (any form)
+    done = answer_line(lang, p.answer)
+    short = len(CHECK) + len(solution_lines(p)[-1]) + 8 + len(done) + 1  # room for a closing re-check
     size = 0
     for k in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
         wrong = k == 0 and rng.random() < THINK_WRONG_FIRST  # a wrong attempt: never trained
-        text = "\n".join(wrong_attempt(p, rng)[0] if wrong else next_lines()) + f"\n{WAIT}\n"
+        lines, said = wrong_attempt(p, rng) if wrong else (next_lines(), p.answer)
+        text = "\n".join([*lines, answer_line(lang, said)]) + f"\n{WAIT}\n"
         if size + len(text) + short + tail > THINK_CHARS:
             break
         segs += [(text[:-len(WAIT) - 1], not wrong), (f"{WAIT}\n", False)]
         size += len(text)
-        right += not wrong
+        if not wrong:
+            right, last = right + 1, lines[-1].removeprefix(CHECK)
     final = next_lines()
-    if right and size + len("\n".join(final)) + tail > THINK_CHARS:
-        final = _continuation(p, rng, "check_last")
-    segs.append(("\n".join([*final, close]), True))
+    if right and size + len("\n".join([*final, done])) + tail > THINK_CHARS:
+        final = next_lines("check_last")
+    segs.append(("\n".join([*final, done, close]), True))
     return segs
 
 
