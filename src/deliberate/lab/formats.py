@@ -105,14 +105,10 @@ def think_prompt(question: str) -> str:
     return f"{question}\n{THINK_OPEN}\n"
 
 
-CHECK = "Check: "  # marks a re-check, so a model that wrote one knows the thinking may end there
-
-
-def checked(lines: list[str]) -> list[str]:
-    """Lines written again as a check. Marked: unmarked (v5), a copied last step read as the
-    first step of a solution, and the model went on applying the problem's operations to the
-    answer (docs/training.md)."""
-    return [CHECK + line for line in lines]
+# Marks a check, so a model that wrote one knows the thinking may end there: unmarked (v5), a
+# copied last step read as the first step of a solution, and the model went on applying the
+# problem's operations to the answer (docs/training.md).
+CHECK = "Check: "
 
 
 def _continuation(p: LabProblem, rng: random.Random, kind: str, last: str) -> list[str]:
