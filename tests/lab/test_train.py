@@ -75,7 +75,7 @@ def test_reflection_attempts_are_wrong_less_often_than_the_model_and_right_ones_
 
 
 def test_think_traces_hold_many_waits_of_different_lengths_inside_the_context():
-    """Up to a dozen `Wait`s (budget forcing at 4x appends about ten), continuations of two
+    """Up to a dozen `Wait`s (budget forcing at 4x appends about seven), continuations of two
     lengths (a check copying the step written last, verbatim; a fresh solution), every block
     ending in its answer line as a plain solution does, and every trace within the characters
     that fit the 512-token context."""

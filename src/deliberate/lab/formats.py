@@ -132,9 +132,9 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
         kinds = FIRST_AFTER_RIGHT if right == 1 else LATER_AFTER_RIGHT
         return _continuation(p, rng, kind or rng.choices(list(kinds), weights=list(kinds.values()))[0], last)
 
-    close = f"{THINK_CLOSE}\n{ANSWER_OPEN}{answer_line(lang, p.answer)}{ANSWER_CLOSE}"
-    tail = len(close) + 1
     done = answer_line(lang, p.answer)
+    close = f"{THINK_CLOSE}\n{ANSWER_OPEN}{done}{ANSWER_CLOSE}"
+    tail = len(close) + 1
     short = len(CHECK) + len(solution_lines(p)[-1]) + 8 + len(done) + 1  # room for a closing re-check
     size = 0
     for k in range(rng.choices(list(WAITS), weights=list(WAITS.values()))[0]):
