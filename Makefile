@@ -49,13 +49,13 @@ lint: setup
 	$(BIN)/ruff check src tests
 
 # Retrain the lab model from scratch: `deliberate train sft` with the recipe in
-# src/deliberate/lab/train.py (about 36 minutes on 2 cores with bf16), every checkpoint scored on the
+# src/deliberate/lab/train.py (2,800 steps, about 40 minutes on 2 cores with bf16), every checkpoint scored on the
 # validation split, then the chosen one (the last, see docs/training.md) exported into the package.
 lab-model: setup
 	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 \
 	    $$(ls -d runs/lab-model/checkpoint-* >/dev/null 2>&1 && echo --resume)
-	$(BIN)/deliberate lab select runs/lab-model --min-step 1000 --limit 100 --n 8 --threads 2
-	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2000 src/deliberate/lab/model
+	$(BIN)/deliberate lab select runs/lab-model --min-step 2000 --limit 100 --n 8 --threads 2
+	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2800 src/deliberate/lab/model
 
 # The lab PRM (docs/verifiers.md): step labels by rollouts of the lab model (OmegaPRM's
 # first-error search, hard labels) on 1,200 training problems and 200 validation problems per

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from deliberate.errors import BackendError
 
-LAB_MODELS = {"lab": "model", "lab-r1": "model-r1"}  # shipped lab models: spec -> folder in deliberate/lab
+# shipped lab models: spec -> folder in deliberate/lab. `lab-v1` is the first lab model (fp16), kept so the
+# tables measured on it (docs/scaling.md, docs/verifiers.md) can still be rerun.
+LAB_MODELS = {"lab": "model", "lab-r1": "model-r1", "lab-v1": "model-v1"}
 
 
 def lab_model_dir(spec: str = "lab") -> Path:

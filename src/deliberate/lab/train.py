@@ -20,8 +20,8 @@ from deliberate.lab.generator import CURRICULUM
 __all__ = ["CURRICULUM", "RECIPE", "export_model", "recipe"]
 
 # `deliberate train sft` options of the shipped lab model (`make lab-model`)
-RECIPE = dict(model="lab", init_from_config=True, data="lab", examples=170_000, packing=True, max_length=512,
-              batch_size=16, max_steps=2000, learning_rate=3e-3, warmup_ratio=0.1, weight_decay=0.1,
+RECIPE = dict(model="lab", init_from_config=True, data="lab", examples=240_000, packing=True, max_length=512,
+              batch_size=16, max_steps=2800, learning_rate=3e-3, warmup_ratio=0.1, weight_decay=0.1,
               adam_beta2=0.95, min_lr_ratio=0.1, save_steps=200, logging_steps=25, seed=1)
 
 
@@ -45,6 +45,7 @@ def export_model(src: str | Path, dest: str | Path, fp16: bool = False, style: s
     for name in EXPORTED:
         if (src / name).exists() and (src / name).resolve() != (dest / name).resolve():
             shutil.copy2(src / name, dest / name)
+            (dest / name).chmod(0o644)  # the trainer writes weights owner-only; a shipped model is readable by all
     if fp16:
         _to_fp16(dest / "model.safetensors")
     cfg = json.loads((dest / "config.json").read_text())
