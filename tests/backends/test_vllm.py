@@ -123,8 +123,8 @@ def test_a_prompt_longer_than_the_context_is_refused(engine):
 @pytest.mark.slow  # reason: vLLM's engine, every strategy on three problems
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_every_strategy_runs_on_vllm_as_on_transformers(engine, lab, name):
-    """A strategy runs on vllm: exactly when it runs on the transformers backend (budget forcing
-    refuses both: the lab model has no think format); greedy picks the same answers."""
+    """A strategy runs on vllm exactly when it runs on the transformers backend, and a refusal
+    reads the same on both; greedy picks the same answers."""
     task = load_task("lab-en")
     problems = task.problems[:3]
     options = {"greedy": {}, "self-consistency": {"n": 4}, "best-of-n": {"n": 4}, "beam": {"width": 2, "expand": 2},

@@ -47,9 +47,21 @@ def test_scaling_runs_every_cell_resumes_and_plots(tmp_path):
 
 
 def test_budget_forcing_is_skipped_without_a_think_format(tmp_path):
-    res = run_scaling(TASK, ScriptedBackend(from_table(TABLE)), budgets=[2], strategies=["budget-forcing"],
+    res = run_scaling(TASK, ScriptedBackend(from_table(TABLE), prompt_style="completion"), budgets=[2],
+                      strategies=["budget-forcing"],
                       limit=1, out_dir=tmp_path)
     assert res["cells"] == [] and "budget-forcing" in res["skipped"]
+
+
+def test_budget_forcing_runs_on_a_model_whose_format_thinks():
+    """The lab format thinks in <think>…</think> though `</think>` is no single token of its
+    vocabulary: the bench asks the format, as the strategy's own check does."""
+    from deliberate.eval.scaling import skip_reason
+
+    lab_like = ScriptedBackend(from_table(TABLE), prompt_style="lab")
+    assert not lab_like.capabilities.think_format and skip_reason("budget-forcing", TASK, lab_like) is None
+    plain = ScriptedBackend(from_table(TABLE), prompt_style="completion")
+    assert skip_reason("budget-forcing", TASK, plain) is not None
 
 
 def test_bad_bench_settings(tmp_path):

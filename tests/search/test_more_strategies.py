@@ -105,6 +105,18 @@ def test_budget_forcing_forces_the_end_at_the_maximum():
     assert res.traces[0].text == "<think>\n1 + 2 \n</think>\nThe answer is 3."
 
 
+def test_budget_forcing_drops_a_line_the_budget_cut_short():
+    """A number cut in half (`3 + 4 = 1` of `3 + 4 = 12`) is not left for the answer to copy; the
+    cut tokens still count as thinking."""
+    table = {"<think>\n": [("1 + 2 = 3\n3 + 4 = 12\n</think>", 1.0)], "</think>\n": [("The answer is 3.", 1.0)]}
+    backend = ScriptedBackend(from_table(table), THINKS)
+    full = get_strategy("budget-forcing", max_think=100)(Q, backend, TASK)
+    assert full.traces[0].text == "<think>\n1 + 2 = 3\n3 + 4 = 12\n</think>\nThe answer is 3."
+    cut = get_strategy("budget-forcing", max_think=20)(Q, backend, TASK)  # a token a character: "...3 + 4 = 1"
+    assert cut.traces[0].text == "<think>\n1 + 2 = 3\n</think>\nThe answer is 3."
+    assert cut.info["think_tokens"] == 20
+
+
 def test_budget_forcing_needs_a_think_format():
     with pytest.raises(BackendError, match="no think format"):
         get_strategy("budget-forcing")(Q, ScriptedBackend(from_table(THINK_TABLE), Capabilities(),

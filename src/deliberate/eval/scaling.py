@@ -80,8 +80,11 @@ def variants_markdown(budget: int = 16, greedy_tokens: float = 60.0) -> str:
 
 
 def skip_reason(label: str, task: Task, backend: Backend) -> str | None:
-    """Why a strategy cannot run here (it is then left out of the table, saying so)."""
-    if VARIANTS[label][0] == "budget-forcing" and (not backend.capabilities.think_format or not task.has_answer_key):
+    """Why a strategy cannot run here (it is then left out of the table, saying so). A think format
+    is the model's format's or its vocabulary's, as the strategy's own check reads it."""
+    from deliberate.prompting import format_of
+
+    if VARIANTS[label][0] == "budget-forcing" and (not format_of(backend).think_format or not task.has_answer_key):
         return "needs a model with a think format and a task with answers"
     return None
 

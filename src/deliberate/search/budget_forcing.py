@@ -5,7 +5,10 @@ For models that think inside `<think>…</think>`: while the thinking is shorter
 thinks on; at `max_think` tokens the end of thinking is forced. Then the answer is generated
 after `</think>`. Suppression works by stopping at `</think>` and not keeping it, which is the
 same as s1's removal of the end-of-thinking token. Thinking also ends where the model's context
-would leave no room for the answer.
+would leave no room for the answer. Where the budget or the context cuts a line short, that
+unfinished line is dropped before `</think>` (its tokens still count): s1 cuts at the token, but
+a number cut in half (`70 + 14 = 8`) reads as another number, and a model that copies its last
+line into the answer then answers it (on the lab model, 52 of 162 right answers at 16x broke so).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class BudgetForcing(Strategy):
         thought = ["" for _ in problems]
         used = [0 for _ in problems]
         waits = [0 for _ in problems]
+        cut = [False for _ in problems]  # the last piece of thinking stopped at a token limit
         live = list(range(len(problems)))
         rnd = 0
         reserve = c.answer_tokens + 16  # the context keeps room for </think> and the answer
@@ -73,12 +77,14 @@ class BudgetForcing(Strategy):
                 comp = g.completions[0]
                 thought[i] += comp.text
                 used[i] += comp.n_tokens
+                cut[i] = comp.finish_reason == "length"
                 if comp.stop == THINK_CLOSE and used[i] < c.min_think:
                     thought[i] = thought[i].rstrip("\n") + f"\n{c.wait}\n"  # suppress the end: think on
                     waits[i] += 1
                     still.append(i)
             live, rnd = still, rnd + 1
-        ends = [thought[i].rstrip("\n") + f"\n{THINK_CLOSE}\n" for i in range(len(problems))]
+        ends = [(_whole_lines(t) if short else t).rstrip("\n") + f"\n{THINK_CLOSE}\n"
+                for t, short in zip(thought, cut, strict=True)]
         gens = backend.generate([h + e for h, e in zip(heads, ends, strict=True)],
                                 SamplingParams(temperature=0.0, max_tokens=c.answer_tokens),
                                 owners=[p.id for p in problems])
@@ -90,3 +96,9 @@ class BudgetForcing(Strategy):
             trace = Trace(text, answer, rule, used[i] + comp.n_tokens, comp.finish_reason)
             out.append(Result(answer, [trace], info={"think_tokens": used[i], "waits": waits[i]}))
         return out
+
+
+def _whole_lines(thought: str) -> str:
+    """The thinking up to its last finished line (all of it when no line is finished yet)."""
+    head, sep, _ = thought.rpartition("\n")
+    return head + sep if sep else thought
