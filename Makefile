@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff check src tests
 
 # Retrain the lab model from scratch: `deliberate train sft` with the recipe in
-# src/deliberate/lab/train.py (2,800 steps, about 40 minutes on 2 cores with bf16), every checkpoint scored on the
+# src/deliberate/lab/train.py (2,800 steps, about 42 minutes on 2 cores with bf16), every checkpoint scored on the
 # validation split, then the chosen one (the last, see docs/training.md) exported into the package.
 lab-model: setup
 	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 \

