@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deliberate.backends.base import Backend
-from deliberate.errors import BadInput
+from deliberate.errors import BackendError, BadInput
 from deliberate.eval.runner import evaluate
 from deliberate.search import get_strategy
 from deliberate.tasks.base import Task
@@ -80,12 +80,16 @@ def variants_markdown(budget: int = 16, greedy_tokens: float = 60.0) -> str:
 
 
 def skip_reason(label: str, task: Task, backend: Backend) -> str | None:
-    """Why a strategy cannot run here (it is then left out of the table, saying so). A think format
-    is the model's format's or its vocabulary's, as the strategy's own check reads it."""
-    from deliberate.prompting import format_of
-
-    if VARIANTS[label][0] == "budget-forcing" and (not format_of(backend).think_format or not task.has_answer_key):
-        return "needs a model with a think format and a task with answers"
+    """Why a strategy cannot run here (it is then left out of the table, saying so): the strategy's
+    own check of what it needs from the backend and the model's format, and budget forcing's
+    answer key (its thinking is scored by the answer after it)."""
+    name = VARIANTS[label][0]
+    try:
+        get_strategy(name).check(backend, task)
+    except BackendError as e:
+        return str(e)
+    if name == "budget-forcing" and not task.has_answer_key:
+        return "needs a task with answers"
     return None
 
 
