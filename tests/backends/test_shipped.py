@@ -1,4 +1,4 @@
-"""The models inside the package: the issue's size limit, and the first lab model kept in fp16."""
+"""The models inside the package: the issue's size limit, lab-r1 beside lab, the first lab model kept."""
 
 from deliberate import SamplingParams, load_backend
 from deliberate.backends import LAB_MODELS, lab_model_dir
@@ -10,7 +10,7 @@ def test_the_shipped_weights_fit_the_size_limit():
 
     lab = resources.files("deliberate.lab")
     shipped = [lab / d / "model.safetensors" for d in [*LAB_MODELS.values(), "prm"] if (lab / d).is_dir()]
-    assert len(shipped) >= 3  # lab, lab-v1 and the PRM at least
+    assert len(shipped) >= 4  # lab, lab-r1, lab-v1 and the PRM
     assert sum(p.stat().st_size for p in shipped) <= 30_000_000
 
 
@@ -28,3 +28,25 @@ def test_the_first_lab_model_loads_in_fp16_and_differs_from_the_current_one():
     assert v1.prompt_style == "lab" and next(v1.model.parameters()).dtype == torch.float32
     a, b = ([g.completions[0].text for g in m.generate(prompts, params)] for m in (v1, v10))
     assert all("The answer is" in t for t in a) and a != b
+
+
+def test_lab_r1_thinks_in_the_r1_format_and_solves_more_than_lab():
+    """lab-r1 is lab after GRPO in the think format: its prompt opens <think>, its greedy text closes
+    it and answers in <answer>, and on 40 held-out problems it is right at least as often as lab."""
+    from deliberate import load_task
+    from deliberate.prompting import build_prompt
+
+    task = load_task("lab-en")
+    problems = task.problems[:40]
+    params = SamplingParams(temperature=0, max_tokens=200)
+    right = {}
+    for spec in ("lab-r1", "lab"):
+        m = load_backend(spec, threads=1)
+        assert m.prompt_style == spec
+        prompts = [build_prompt(task, p, m).text for p in problems]
+        texts = [g.completions[0].text for g in m.generate(prompts, params)]
+        right[spec] = sum(task.grade(p, t).correct for p, t in zip(problems, texts, strict=True))
+        if spec == "lab-r1":
+            assert all(p.endswith("<think>\n") or p.endswith("<think>") for p in prompts)
+            assert sum("</think>" in t and "<answer>" in t for t in texts) >= 38
+    assert right["lab-r1"] >= right["lab"] > 0

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from deliberate.errors import BackendError
 
-# shipped lab models: spec -> folder in deliberate/lab. `lab-v1` is the first lab model (fp16), kept so the
-# tables measured on it (docs/scaling.md, docs/verifiers.md) can still be rerun.
+# shipped lab models: spec -> folder in deliberate/lab. `lab-r1` is `lab` after GRPO in the think format
+# (`make lab-r1`); `lab-v1` is the first lab model, kept so the tables measured on it (docs/scaling.md,
+# docs/verifiers.md) can still be rerun. All three are stored in fp16 (`lab export --fp16`).
 LAB_MODELS = {"lab": "model", "lab-r1": "model-r1", "lab-v1": "model-v1"}
 
 

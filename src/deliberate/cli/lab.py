@@ -55,7 +55,8 @@ def lab_select(run_dir: Annotated[Path, typer.Argument(help="A training folder w
 def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or one of its step-N snapshots.")],
                dest: Annotated[Path, typer.Argument(help="Where to put the model files.")],
                fp16: Annotated[bool, typer.Option("--fp16", help="store the weights in half precision "
-                                                   "(half the size; loaded back as float32)")] = False,
+                                                   "but the embeddings and norms (about half the size; "
+                                                   "loaded back as float32)")] = False,
                style: Annotated[str, typer.Option(help="prompt style: lab, or lab-r1 for a model whose "
                                                   "prompt opens <think> (GRPO with --think)")] = "lab") -> None:
     """Copy a trained model's loadable files (no optimizer state), marked as a lab model."""

@@ -38,8 +38,9 @@ EXPORTED = ("config.json", "generation_config.json", "model.safetensors", "token
 def export_model(src: str | Path, dest: str | Path, fp16: bool = False, style: str = "lab") -> Path:
     """Copy the loadable model files (not the optimizer state) to `dest`, marked as a lab model
     of prompt `style` (`lab`, or `lab-r1`: a model whose prompt opens `<think>`, as GRPO with
-    `--think` trains it). `fp16`: store the weights in half precision (half the size; loaders
-    upcast to float32, and the shipped models are held to the 30 MB the package allows)."""
+    `--think` trains it). `fp16`: store the weights in half precision, all but the embeddings and
+    norms (about half the size; loaders upcast to float32, and the shipped models are held to the
+    30 MB the package allows)."""
     src, dest = Path(src), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in EXPORTED:
@@ -59,9 +60,16 @@ def export_model(src: str | Path, dest: str | Path, fp16: bool = False, style: s
     return dest
 
 
+# Tensors kept in float32 by `fp16`: measured on v10, all-fp16 storage changed the greedy text of 2 of
+# 600 test problems; with the embeddings (which the head shares) and the norms kept, 0 of 600 test
+# and 0 of 1,000 validation problems, and 2 of 4,800 samples at T=1, for 0.5 MB more.
+KEPT_FP32 = ("embed", "norm")
+
+
 def _to_fp16(path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
-    tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(path).items()}
+    tensors = {k: v.half() if v.is_floating_point() and not any(n in k for n in KEPT_FP32) else v
+               for k, v in load_file(path).items()}
     save_file(tensors, path, metadata={"format": "pt"})
     path.chmod(0o644)  # save_file writes owner-only; the copy it replaces was readable by all
