@@ -50,3 +50,13 @@ def test_lab_r1_thinks_in_the_r1_format_and_solves_more_than_lab():
             assert all(p.endswith("<think>\n") or p.endswith("<think>") for p in prompts)
             assert sum("</think>" in t and "<answer>" in t for t in texts) >= 38
     assert right["lab-r1"] >= right["lab"] > 0
+
+
+def test_every_shipped_model_folder_is_package_data():
+    """A wheel (not only an editable install) must carry every folder LAB_MODELS names."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["deliberate.lab"]
+    assert {f"{d}/*" for d in [*LAB_MODELS.values(), "prm"]} <= set(data)
