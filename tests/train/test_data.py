@@ -56,6 +56,22 @@ def test_prompt_completion_rows_are_used_as_they_are(tmp_path, view):
     assert read_sft_file(path, view) == [{"prompt": "P", "completion": "c"}, {"prompt": "Q\n", "completion": "s"}]
 
 
+def test_think_opens_think_after_each_question_but_keeps_a_rows_own_prompt(tmp_path, view):
+    """Distilling a thinking model (R1 section 4.1): the student's prompt opens <think> as the
+    teacher's did, once, and a prompt/completion row is trained as written."""
+    path = write(tmp_path, row(question="Tom has 3 apples. How many?", solution="3\n</think>\n<answer>3</answer>"),
+                 row(prompt="P", completion="c"))
+    a, b = read_sft_file(path, view, think=True)
+    assert a["prompt"] == lab_question("Tom has 3 apples. How many?") + "<think>\n" and b == {"prompt": "P",
+                                                                                              "completion": "c"}
+    r1 = PromptView("lab-r1", "lab-r1", view.tokenizer)  # its prompts open <think> already: no second one
+    assert read_sft_file(path, r1, think=True)[0]["prompt"].count("<think>") == 1
+    rows = sft_rows("lab-en-train", view, examples=1, seed=3, think=True)
+    assert rows and all(r["prompt"].endswith("\n<think>\n") for r in rows)
+    with pytest.raises(BadInput, match="--think does not apply to `lab`"):
+        sft_rows("lab", view, examples=1, seed=3, think=True)
+
+
 GOOD = row(question="Q", solution="s")
 
 

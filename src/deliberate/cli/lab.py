@@ -1,4 +1,4 @@
-"""`deliberate lab train`, `lab select` and `lab export`: the lab model's recipe and its snapshots."""
+"""`deliberate lab train`, `lab select`, `lab export` and `lab grow`: the lab model's recipe and its snapshots."""
 
 from __future__ import annotations
 
@@ -67,3 +67,20 @@ def lab_export(src: Annotated[Path, typer.Argument(help="A training folder or on
     if style not in ("lab", "lab-r1"):
         raise BadInput(f"--style must be lab or lab-r1, got {style!r}.")
     out.print(f"exported to {export_model(src, dest, fp16=fp16, style=style)}")
+
+
+@lab_app.command("grow")
+@fail_cleanly
+def lab_grow(src: Annotated[str, typer.Argument(help="A model: lab, lab-r1, lab-v1 or a folder (Llama-style).")],
+             dest: Annotated[Path, typer.Argument(help="Where to write the deeper model.")],
+             layers: Annotated[int, typer.Option(help="Blocks of the grown model (up to 4x the source's).")]) -> None:
+    """A deeper copy that computes what the source does (LLaMA Pro's block expansion), to train on."""
+    from deliberate.lab.grow import grow_model
+    from deliberate.train.common import model_path
+
+    path = Path(model_path(src))
+    if not (path / "config.json").is_file():
+        raise BadInput(f"no model at {path} (config.json missing).")
+    if dest.exists() and any(dest.iterdir()):
+        raise BadInput(f"{dest} is not empty; pick a new folder.")
+    out.print(f"grown to {layers} blocks: {grow_model(path, dest, layers)}")

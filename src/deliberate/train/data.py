@@ -52,13 +52,16 @@ class PromptView:
         return render_chat(self.tokenizer, messages)
 
 
-def prompt_for(question: str, view: PromptView, task=None, shots: int = 0) -> str:
-    """The prompt `eval` would send for a question (zero-shot unless `shots`), as text."""
-    from deliberate.prompting import build_prompt
+def prompt_for(question: str, view: PromptView, task=None, shots: int = 0, think: bool = False) -> str:
+    """The prompt `eval` would send for a question (zero-shot unless `shots`), as text; `think`
+    opens `<think>` at its end (R1's template) unless the model's own prompt opens it already."""
+    from deliberate.prompting import THINK_OPEN, build_prompt
     from deliberate.tasks import Problem, Task
 
     task = task or Task("sft", "training rows", list, lang=None)
-    return build_prompt(task, Problem("row", question, ""), view, shots=shots).text  # type: ignore[arg-type]
+    text = build_prompt(task, Problem("row", question, ""), view, shots=shots).text  # type: ignore[arg-type]
+    opened = f"{THINK_OPEN}\n"
+    return text + opened if think and not text.endswith(opened) else text
 
 
 def _text(row: dict, key: str, where: str) -> str:
@@ -68,8 +71,9 @@ def _text(row: dict, key: str, where: str) -> str:
     return v
 
 
-def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
-    """prompt/completion rows from a JSONL file of question/solution or prompt/completion rows."""
+def read_sft_file(path: str | Path, view: PromptView, think: bool = False) -> list[dict]:
+    """prompt/completion rows from a JSONL file of question/solution or prompt/completion rows
+    (`think`: a question's prompt opens `<think>`; a row's own prompt is kept as written)."""
     from deliberate.tasks.loaders import read_jsonl
 
     path = Path(path)
@@ -80,7 +84,7 @@ def read_sft_file(path: str | Path, view: PromptView) -> list[dict]:
             rows.append({"prompt": _text(row, "prompt", where), "completion": _text(row, "completion", where)})
         elif "question" in row or "solution" in row:
             q, s = _text(row, "question", where), _text(row, "solution", where)
-            rows.append({"prompt": prompt_for(q, view), "completion": s})
+            rows.append({"prompt": prompt_for(q, view, think=think), "completion": s})
         else:
             raise BadInput(f"{where}: a row needs question/solution or prompt/completion fields, "
                            f"got {', '.join(row) or 'none'}.")
@@ -109,11 +113,14 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
     return rows
 
 
-def sft_rows(data: str, view: PromptView, *, examples: int, seed: int) -> list[dict]:
-    """Rows from a file, `lab` (`examples` rows of the lab mix) or every reference solution of a task."""
+def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False) -> list[dict]:
+    """Rows from a file, `lab` (`examples` rows of the lab mix) or every reference solution of a
+    task; `think` opens `<think>` after each question (distilling a thinking model's traces)."""
     if Path(data).expanduser().is_file():
-        return read_sft_file(Path(data).expanduser(), view)
+        return read_sft_file(Path(data).expanduser(), view, think)
     if data == "lab":
+        if think:
+            raise BadInput("--think does not apply to `lab`: the lab mix holds its own think traces.")
         return lab_mix(examples, seed, view.tokenizer)
     from deliberate.tasks import load_task
 
@@ -121,7 +128,7 @@ def sft_rows(data: str, view: PromptView, *, examples: int, seed: int) -> list[d
         task = load_task(data)
     except UnknownName:
         raise BadInput(f"--data {data!r} is neither a file nor a task (or `lab`, the lab training mix).") from None
-    rows = [{"prompt": prompt_for(p.question, view, task), "completion": p.meta["solution"]}
+    rows = [{"prompt": prompt_for(p.question, view, task, think=think), "completion": p.meta["solution"]}
             for p in task.problems if p.meta.get("solution")]
     if not rows:
         raise BadInput(f"task {data} has no reference solutions to train on; pass a file of question/solution rows.")

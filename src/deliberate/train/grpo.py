@@ -19,7 +19,7 @@ from pathlib import Path
 
 from deliberate.errors import BadInput
 from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out, finish, model_path, opt, trl_config
-from deliberate.train.rewards import THINK_OPEN, check_group, opened, resolve
+from deliberate.train.rewards import check_group, opened, resolve
 
 EVAL_SPLITS = ("lab-en", "lab-zh", "lab-en-valid", "lab-zh-valid", "gsm8k", "math500", "game24")
 
@@ -90,14 +90,13 @@ def prompt_rows(cfg: GRPORunConfig, view) -> list[dict]:
     from deliberate.tasks import load_task
     from deliberate.train.data import prompt_for
 
-    opened, rows = f"{THINK_OPEN}\n", []
+    rows = []
     for name in cfg.tasks():
         task = load_task(name)
         if not task.has_answer_key:
             raise BadInput(f"task {name} has no answer key to reward (GRPO's accuracy needs one).")
         for p in task.problems[: cfg.limit] if cfg.limit else task.problems:  # --limit: per task
-            t = prompt_for(p.question, view, task, cfg.shots)
-            rows.append({"prompt": t + (opened if cfg.think and not t.endswith(opened) else ""), "gold": p.answer,
+            rows.append({"prompt": prompt_for(p.question, view, task, cfg.shots, cfg.think), "gold": p.answer,
                          "task": name})
     return rows
 

@@ -26,6 +26,8 @@ class SFTRunConfig(TrainConfig):
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
+    think: bool = opt(False, "open <think> after each question (R1's template), to distill a thinking model's "
+                             "traces; export the result with `lab export --style lab-r1`")
 
     def validate(self) -> None:
         super().validate()
@@ -77,7 +79,8 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
         torch.set_num_threads(cfg.threads)
     view = PromptView.load(cfg.model, model_path(cfg.model))
     resume_from = check_out(cfg)
-    rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed)
+    rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed,
+                                                     think=cfg.think)
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:
