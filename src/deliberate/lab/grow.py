@@ -12,11 +12,11 @@ as in transformers' Llama).
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 from pathlib import Path
 
 from deliberate.errors import BadInput
+from deliberate.train.common import mark_lab
 
 
 def grow_model(src: str | Path, dest: str | Path, layers: int) -> Path:
@@ -53,8 +53,5 @@ def grow_model(src: str | Path, dest: str | Path, layers: int) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dest)
     AutoTokenizer.from_pretrained(src).save_pretrained(dest)
-    style = json.loads((src / "config.json").read_text()).get("deliberate_prompt_style")
-    if style:
-        cfg = json.loads((dest / "config.json").read_text())
-        (dest / "config.json").write_text(json.dumps({**cfg, "deliberate_prompt_style": style}, indent=2) + "\n")
+    mark_lab(dest, str(src))  # the prompt format, which save_pretrained may drop
     return dest

@@ -306,11 +306,11 @@ def finish(trainer, cfg: TrainConfig, resume_from: str | None) -> Path:
     quiet_trainer(trainer)
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(cfg.out)
-    _mark_lab(Path(cfg.out), cfg.model)
+    mark_lab(Path(cfg.out), cfg.model)
     return Path(cfg.out)
 
 
-def _mark_lab(out: Path, spec: str) -> None:
+def mark_lab(out: Path, spec: str) -> None:
     """A model trained from a lab model keeps the lab prompt format (a config key transformers
     does not know and may drop on save)."""
     src = Path(model_path(spec)) / "config.json"
