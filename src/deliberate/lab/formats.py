@@ -154,6 +154,27 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     return segs
 
 
+
+def own_think(p: LabProblem, lang: str, rng: random.Random, own: list[str]) -> Segments:
+    """A think trace that opens with `own`, the model's own right plain answer (its answer line
+    last), then re-checks of its last step: thinking is trained toward what the plain prompt already
+    answers, where generator-written first attempts left it a few points worse (docs/training.md)."""
+    said = own[-1]
+    close = f"{THINK_CLOSE}\n{ANSWER_OPEN}{said}{ANSWER_CLOSE}"
+    check = f"{CHECK}{own[-2]}\n{said}\n"
+    body = "\n".join(own) + "\n"
+    waits = rng.choices(list(WAITS), weights=list(WAITS.values()))[0]
+    while waits and len(body) + waits * (len(WAIT) + 1 + len(check)) + len(close) > THINK_CHARS:
+        waits -= 1
+    segs: Segments = [(think_prompt(p.question[lang]), False)]
+    if not waits:
+        return [*segs, (body + close, True)]
+    segs.append((body, True))
+    for k in range(waits):
+        segs += [(f"{WAIT}\n", False), (check + (close if k == waits - 1 else ""), True)]
+    return segs
+
+
 def reflection_prompt(question: str, attempt: str) -> str:
     return f"{question}\n{attempt}\n{REFLECTION}\n"
 

@@ -113,21 +113,49 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
     return rows
 
 
-def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False) -> list[dict]:
-    """Rows from a file, `lab` (`examples` rows of the lab mix) or every reference solution of a
-    task; `think` opens `<think>` after each question (distilling a thinking model's traces)."""
+def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = None) -> list[dict]:
+    """`n` rows of the lab mix whose plain and think rows hold the model's own right answers
+    (`deliberate.lab.own`): the model at `spec` answers them greedily first."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from deliberate.backends import load_backend
+    from deliberate.lab import own
+    from deliberate.params import SamplingParams
+
+    backend = load_backend(spec, threads=threads)
+    plan = own.plan(n, seed)
+    greedy = SamplingParams(temperature=0, max_tokens=256)
+    console = Console(stderr=True)
+    with Progress(TextColumn("own answers"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[right]} right"), TimeRemainingColumn(), console=console,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("own", total=sum(kind in own.OWN_KINDS for *_, kind in plan), right=0)
+        answers = own.own_answers(lambda prompts: [g.completions[0].text for g in backend.generate(prompts, greedy)],
+                                  plan, on_batch=lambda done, right: bar.update(task, completed=done, right=right))
+    return own.own_mix_rows(plan, answers, tokenizer, seed)
+
+
+def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False,
+             threads: int | None = None) -> list[dict]:
+    """Rows from a file, `lab` (`examples` rows of the lab mix), `lab-own` (the same with the
+    model's own right answers) or every reference solution of a task; `think` opens `<think>`
+    after each question (distilling a thinking model's traces)."""
     if Path(data).expanduser().is_file():
         return read_sft_file(Path(data).expanduser(), view, think)
-    if data == "lab":
+    if data in ("lab", "lab-own"):
         if think:
-            raise BadInput("--think does not apply to `lab`: the lab mix holds its own think traces.")
+            raise BadInput(f"--think does not apply to `{data}`: the lab mix holds its own think traces.")
+        if data == "lab-own":
+            return lab_own_mix(view.spec, examples, seed, view.tokenizer, threads)
         return lab_mix(examples, seed, view.tokenizer)
     from deliberate.tasks import load_task
 
     try:
         task = load_task(data)
     except UnknownName:
-        raise BadInput(f"--data {data!r} is neither a file nor a task (or `lab`, the lab training mix).") from None
+        raise BadInput(f"--data {data!r} is neither a file nor a task (nor `lab` or `lab-own`, "
+                       "the lab training mix).") from None
     rows = [{"prompt": prompt_for(p.question, view, task, think=think), "completion": p.meta["solution"]}
             for p in task.problems if p.meta.get("solution")]
     if not rows:

@@ -21,8 +21,9 @@ from deliberate.train.common import TrainConfig, callbacks, check_out, claim_out
 @dataclass
 class SFTRunConfig(TrainConfig):
     data: str = opt("lab", "JSONL file (question/solution or prompt/completion rows), a task with solutions, "
-                           "or `lab` (the lab training mix)")
-    examples: int = opt(20_000, "rows drawn from `lab` (ignored for a file or task)")
+                           "`lab` (the lab training mix) or `lab-own` (the mix with the model's own right "
+                           "answers in its plain and think rows; a second stage)")
+    examples: int = opt(20_000, "rows drawn from `lab` or `lab-own` (ignored for a file or task)")
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
@@ -37,7 +38,7 @@ class SFTRunConfig(TrainConfig):
             raise BadInput(f"--max-length must be >= 8, got {self.max_length}.")
         from deliberate.lab.generator import TEST_SEED, VALID_SEED
 
-        if self.data == "lab" and self.seed in (TEST_SEED, VALID_SEED):
+        if self.data in ("lab", "lab-own") and self.seed in (TEST_SEED, VALID_SEED):
             raise BadInput(f"--seed {self.seed} is a held-out split's seed; the lab mix must be drawn with another.")
 
 
@@ -80,7 +81,7 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     view = PromptView.load(cfg.model, model_path(cfg.model))
     resume_from = check_out(cfg)
     rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed,
-                                                     think=cfg.think)
+                                                     think=cfg.think, threads=cfg.threads)
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:

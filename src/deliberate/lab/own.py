@@ -1,0 +1,74 @@
+"""The lab mix with the model's own right answers: a second stage after `lab train`.
+
+The model answers the questions of the mix's plain and think rows with the plain prompt, greedily;
+where it is right, the plain row holds that answer verbatim and the think row opens with it and
+then re-checks it (`formats.own_think`); every other row is as the mix makes it. Training on own
+right answers is STaR's rejection sampling (Zelikman et al., 2022); putting the same answer after
+`<think>` is what narrowed the gap between thinking and the plain prompt (docs/training.md, "D").
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from deliberate.lab import formats
+from deliberate.lab.generator import CURRICULUM, LabProblem, heldout_split, train_stream
+from deliberate.prompting import lab_question
+
+Plan = list[tuple[LabProblem, str, str]]  # (problem, language, format) per row
+OWN_KINDS = ("plain", "think")
+
+
+def plan(n: int, seed: int) -> Plan:
+    """`n` rows of the mix drawn from the training stream (held-out problems excluded)."""
+    exclude = {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
+    stream, rng = train_stream(seed, CURRICULUM, exclude), random.Random(seed)
+    rows = []
+    for _ in range(n):
+        p, lang = next(stream), rng.choice(("en", "zh"))
+        rows.append((p, lang, rng.choices(list(formats.MIX), weights=list(formats.MIX.values()))[0]))
+    return rows
+
+
+def right_lines(text: str, p: LabProblem, lang: str) -> list[str] | None:
+    """The answer's lines when it has at least one step and ends in the right answer line."""
+    lines = [ln.strip() for ln in text.strip().split("\n")]
+    return lines if len(lines) > 1 and lines[-1] == formats.answer_line(lang, p.answer) else None
+
+
+def own_answers(generate: Callable[[list[str]], list[str]], rows: Plan, batch: int = 256,
+                on_batch: Callable[[int, int], None] | None = None) -> dict[int, list[str]]:
+    """Row index -> the model's own right answer, for the plain and think rows; `generate` maps
+    prompts to greedy completions."""
+    idx = [i for i, (_, _, kind) in enumerate(rows) if kind in OWN_KINDS]
+    own: dict[int, list[str]] = {}
+    for s in range(0, len(idx), batch):
+        chunk = idx[s:s + batch]
+        texts = generate([lab_question(rows[i][0].question[rows[i][1]]) for i in chunk])
+        for i, text in zip(chunk, texts, strict=True):
+            if (lines := right_lines(text, rows[i][0], rows[i][1])) is not None:
+                own[i] = lines
+        if on_batch:
+            on_batch(min(s + batch, len(idx)), len(own))
+    return own
+
+
+def own_mix_rows(rows: Plan, own: dict[int, list[str]], tokenizer, seed: int) -> list[dict]:
+    """Token ids and loss mask per row, as `train.data.lab_mix` gives them."""
+    rng = random.Random(seed)
+    out = []
+    for i, (p, lang, kind) in enumerate(rows):
+        if i in own and kind == "plain":
+            segs = [(lab_question(p.question[lang]), False), ("\n".join(own[i]), True)]
+        elif i in own:
+            segs = formats.own_think(p, lang, rng, own[i])
+        else:
+            segs = formats.FORMATS[kind](p, lang, rng)
+        ids: list[int] = []
+        mask: list[int] = []
+        for text, trained in segs:
+            t = tokenizer(text, add_special_tokens=False).input_ids
+            ids += t
+            mask += [int(trained)] * len(t)
+        out.append({"input_ids": [*ids, tokenizer.eos_token_id], "completion_mask": [*mask, 1]})
+    return out
