@@ -154,7 +154,6 @@ def think(p: LabProblem, lang: str, rng: random.Random) -> Segments:
     return segs
 
 
-
 def own_think(p: LabProblem, lang: str, rng: random.Random, own: list[str]) -> Segments:
     """A think trace that opens with `own`, the model's own right plain answer (its answer line
     last), then re-checks of its last step: thinking is trained toward what the plain prompt already
