@@ -207,6 +207,17 @@ MIX = {"plain": 0.4, "think": 0.38, "reflection": 0.12, "translation": 0.1}
 FORMATS = {"plain": plain, "think": think, "reflection": reflection, "translation": translation}
 
 
+def encode(segs: Segments, tokenizer) -> dict[str, list[int]]:
+    """Token ids and a loss mask (1 where trained), EOS last and trained: a row for `train sft`."""
+    ids: list[int] = []
+    mask: list[int] = []
+    for text, trained in segs:
+        t = tokenizer(text, add_special_tokens=False).input_ids
+        ids += t
+        mask += [int(trained)] * len(t)
+    return {"input_ids": [*ids, tokenizer.eos_token_id], "completion_mask": [*mask, 1]}
+
+
 def example(p: LabProblem, lang: str, rng: random.Random, mix: dict[str, float] = MIX) -> Segments:
     """One training example of a format drawn from the mix."""
     kind = rng.choices(list(mix), weights=list(mix.values()))[0]

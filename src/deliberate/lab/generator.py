@@ -208,6 +208,11 @@ def train_split(n: int = 2000, d: Difficulty = DEFAULT_DIFFICULTY) -> list[LabPr
     return [next(stream) for _ in range(n)]
 
 
+def held_out_keys() -> set[str]:
+    """Keys of every held-out problem (test and validation splits): training never draws one."""
+    return {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
+
+
 def train_stream(seed: int, difficulties: list[Difficulty], exclude: set[str]):
     """Endless training problems from a curriculum mix, never equal to a held-out problem."""
     if seed in (TEST_SEED, VALID_SEED):

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 
 from deliberate.lab import formats
-from deliberate.lab.generator import CURRICULUM, LabProblem, heldout_split, train_stream
+from deliberate.lab.generator import CURRICULUM, LabProblem, held_out_keys, train_stream
 from deliberate.prompting import lab_question
 
 Plan = list[tuple[LabProblem, str, str]]  # (problem, language, format) per row
@@ -22,8 +22,7 @@ OWN_KINDS = ("plain", "think")
 
 def plan(n: int, seed: int) -> Plan:
     """`n` rows of the mix drawn from the training stream (held-out problems excluded)."""
-    exclude = {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
-    stream, rng = train_stream(seed, CURRICULUM, exclude), random.Random(seed)
+    stream, rng = train_stream(seed, CURRICULUM, held_out_keys()), random.Random(seed)
     rows = []
     for _ in range(n):
         p, lang = next(stream), rng.choice(("en", "zh"))
@@ -65,11 +64,5 @@ def own_mix_rows(rows: Plan, own: dict[int, list[str]], tokenizer, seed: int) ->
             segs = formats.own_think(p, lang, rng, own[i])
         else:
             segs = formats.FORMATS[kind](p, lang, rng)
-        ids: list[int] = []
-        mask: list[int] = []
-        for text, trained in segs:
-            t = tokenizer(text, add_special_tokens=False).input_ids
-            ids += t
-            mask += [int(trained)] * len(t)
-        out.append({"input_ids": [*ids, tokenizer.eos_token_id], "completion_mask": [*mask, 1]})
+        out.append(formats.encode(segs, tokenizer))
     return out

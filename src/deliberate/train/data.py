@@ -97,20 +97,11 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
     seed). Ids and mask rather than prompt/completion text: a think trace trains the steps after
     each `Wait` but not the wrong attempts between them, which no prefix mask can say."""
     from deliberate.lab import formats
-    from deliberate.lab.generator import CURRICULUM, heldout_split, train_stream
+    from deliberate.lab.generator import CURRICULUM, held_out_keys, train_stream
 
-    exclude = {p.key() for split in ("test", "valid") for p in heldout_split(split=split)}
-    stream, rng = train_stream(seed, difficulties or CURRICULUM, exclude), random.Random(seed)
-    rows = []
-    for _ in range(n):
-        ids: list[int] = []
-        mask: list[int] = []
-        for text, trained in formats.example(next(stream), rng.choice(languages), rng, mix or formats.MIX):
-            t = tokenizer(text, add_special_tokens=False).input_ids
-            ids += t
-            mask += [int(trained)] * len(t)
-        rows.append({"input_ids": [*ids, tokenizer.eos_token_id], "completion_mask": [*mask, 1]})
-    return rows
+    stream, rng = train_stream(seed, difficulties or CURRICULUM, held_out_keys()), random.Random(seed)
+    return [formats.encode(formats.example(next(stream), rng.choice(languages), rng, mix or formats.MIX), tokenizer)
+            for _ in range(n)]
 
 
 def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = None) -> list[dict]:
