@@ -103,3 +103,34 @@ def test_lab_own_rows_come_from_the_models_own_greedy_answers(view):
         assert decode(view, rows[i], True).startswith("\n".join(lines))
     with pytest.raises(BadInput, match="--think does not apply to `lab-own`"):
         sft_rows("lab-own", view, examples=4, seed=5, think=True)
+
+
+def test_a_teachers_trace_is_kept_when_it_is_one_right_attempt_closed_by_think():
+    p = heldout_split(split="valid")[0]
+    right, wrong = formats.answer_line("en", p.answer), formats.answer_line("en", p.answer + 1)
+    close = f"\n{formats.THINK_CLOSE}\n{formats.ANSWER_OPEN}{right}{formats.ANSWER_CLOSE}"
+    assert own.right_thought(f"1 + 1 = 2\n{right}{close}", p, "en") == ["1 + 1 = 2", right]
+    assert own.right_thought(f"1 + 1 = 2\n{right}", p, "en") is None  # thinking never closed
+    assert own.right_thought(f"1 + 1 = 2\n{wrong}{close}", p, "en") is None
+    assert own.right_thought(f"1 + 1 = 2\n{wrong}\n{formats.WAIT}\n1 + 1 = 2\n{right}{close}", p, "en") is None
+
+
+def test_a_teacher_answers_the_think_rows_after_think_and_the_model_the_plain_ones(view):
+    plan = own.plan(60, seed=5)
+    asked: list[str] = []
+
+    def teacher(prompts: list[str]) -> list[str]:
+        asked.extend(prompts)
+        by_prompt = {formats.think_prompt(p.question[lang]): (p, lang) for p, lang, _ in plan}
+        return [f"t 1 = 1\n{formats.answer_line(by_prompt[q][1], by_prompt[q][0].answer)}\n{formats.THINK_CLOSE}\n"
+                for q in prompts]
+
+    answers = own.own_answers(teacher, plan, kinds=("think",), think=True)
+    think = [i for i, (_, _, kind) in enumerate(plan) if kind == "think"]
+    assert sorted(answers) == think and len(asked) == len(think)
+    rows = own.own_mix_rows(plan, answers, view.tokenizer, seed=3)
+    assert all(decode(view, rows[i], True).startswith("t 1 = 1\n") for i in think)
+    with pytest.raises(BadInput, match="--teacher applies to `--data lab-own` only"):
+        from deliberate.train.sft import SFTRunConfig
+
+        SFTRunConfig(model="lab", data="lab", teacher="lab-r1", out="x").validate()

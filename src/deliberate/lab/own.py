@@ -6,6 +6,11 @@ then re-checks it (`formats.own_think`); every other row is as the mix makes it.
 right answers is STaR's rejection sampling (Zelikman et al., 2022); the same answer after `<think>`
 aims to make thinking start where the plain prompt ends. Measured in docs/training.md (variant D):
 it raises greedy, and moves thinking's gap to greedy by a few points either way, run to run.
+
+With a teacher, the think rows open instead with a thinking model's own right trace, written
+after `<think>` where it was trained to think (lab-r1, the lab model after R1's GRPO): R1's
+distillation (DeepSeek-AI 2025, section 4.1) aimed at the think format only, so the student thinks
+with what RL taught while its plain answer stays its own.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from collections.abc import Callable
 
 from deliberate.lab import formats
 from deliberate.lab.generator import CURRICULUM, LabProblem, held_out_keys, train_stream
-from deliberate.prompting import lab_question
+from deliberate.prompting import THINK_CLOSE, lab_question
 
 Plan = list[tuple[LabProblem, str, str]]  # (problem, language, format) per row
 OWN_KINDS = ("plain", "think")
@@ -36,17 +41,28 @@ def right_lines(text: str, p: LabProblem, lang: str) -> list[str] | None:
     return lines if len(lines) > 1 and lines[-1] == formats.answer_line(lang, p.answer) else None
 
 
+def right_thought(text: str, p: LabProblem, lang: str) -> list[str] | None:
+    """A thinking model's lines before `</think>`, when they are one right attempt: a trace holding
+    `Wait` is not kept, since the mix never trains that word (`formats`)."""
+    head, closed, _ = text.partition(THINK_CLOSE)
+    lines = right_lines(head, p, lang) if closed else None
+    return None if lines is None or formats.WAIT in lines else lines
+
+
 def own_answers(generate: Callable[[list[str]], list[str]], rows: Plan, batch: int = 256,
-                on_batch: Callable[[int, int], None] | None = None) -> dict[int, list[str]]:
-    """Row index -> the model's own right answer, for the plain and think rows; `generate` maps
-    prompts to greedy completions."""
-    idx = [i for i, (_, _, kind) in enumerate(rows) if kind in OWN_KINDS]
+                on_batch: Callable[[int, int], None] | None = None, kinds: tuple[str, ...] = OWN_KINDS,
+                think: bool = False) -> dict[int, list[str]]:
+    """Row index -> the model's own right answer, for the rows of `kinds`; `generate` maps prompts
+    to greedy completions. `think` asks after `<think>` and keeps right traces (`right_thought`)."""
+    idx = [i for i, (_, _, kind) in enumerate(rows) if kind in kinds]
     own: dict[int, list[str]] = {}
+    keep = right_thought if think else right_lines
     for s in range(0, len(idx), batch):
         chunk = idx[s:s + batch]
-        texts = generate([lab_question(rows[i][0].question[rows[i][1]]) for i in chunk])
+        ask = formats.think_prompt if think else lab_question
+        texts = generate([ask(rows[i][0].question[rows[i][1]]) for i in chunk])
         for i, text in zip(chunk, texts, strict=True):
-            if (lines := right_lines(text, rows[i][0], rows[i][1])) is not None:
+            if (lines := keep(text, rows[i][0], rows[i][1])) is not None:
                 own[i] = lines
         if on_batch:
             on_batch(min(s + batch, len(idx)), len(own))

@@ -104,9 +104,22 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
             for _ in range(n)]
 
 
-def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = None) -> list[dict]:
+def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = None,
+                teacher: str | None = None) -> list[dict]:
     """`n` rows of the lab mix whose plain and think rows hold the model's own right answers
-    (`deliberate.lab.own`): the model at `spec` answers them greedily first."""
+    (`deliberate.lab.own`): the model at `spec` answers them greedily first. With `teacher`, that
+    model answers the think rows after `<think>` instead (its right traces open them)."""
+    from deliberate.lab import own
+
+    plan = own.plan(n, seed)
+    if teacher is None:
+        return own.own_mix_rows(plan, _answers(spec, plan, own.OWN_KINDS, False, threads), tokenizer, seed)
+    answers = _answers(spec, plan, ("plain",), False, threads) | _answers(teacher, plan, ("think",), True, threads)
+    return own.own_mix_rows(plan, answers, tokenizer, seed)
+
+
+def _answers(spec: str, plan, kinds: tuple[str, ...], think: bool, threads: int | None) -> dict[int, list[str]]:
+    """The right greedy answers of the model at `spec` to the plan's rows of `kinds`, under a bar."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -115,20 +128,19 @@ def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = N
     from deliberate.params import SamplingParams
 
     backend = load_backend(spec, threads=threads)
-    plan = own.plan(n, seed)
     greedy = SamplingParams(temperature=0, max_tokens=256)
     console = Console(stderr=True)
-    with Progress(TextColumn("own answers"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TextColumn("{task.fields[right]} right"), TimeRemainingColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task("own", total=sum(kind in own.OWN_KINDS for *_, kind in plan), right=0)
-        answers = own.own_answers(lambda prompts: [g.completions[0].text for g in backend.generate(prompts, greedy)],
-                                  plan, on_batch=lambda done, right: bar.update(task, completed=done, right=right))
-    return own.own_mix_rows(plan, answers, tokenizer, seed)
+    with Progress(TextColumn(f"{spec} answers {'/'.join(kinds)} rows"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[right]} right"),
+                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("own", total=sum(kind in kinds for *_, kind in plan), right=0)
+        return own.own_answers(lambda prompts: [g.completions[0].text for g in backend.generate(prompts, greedy)],
+                               plan, on_batch=lambda done, right: bar.update(task, completed=done, right=right),
+                               kinds=kinds, think=think)
 
 
 def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False,
-             threads: int | None = None) -> list[dict]:
+             threads: int | None = None, teacher: str | None = None) -> list[dict]:
     """Rows from a file, `lab` (`examples` rows of the lab mix), `lab-own` (the same with the
     model's own right answers) or every reference solution of a task; `think` opens `<think>`
     after each question (distilling a thinking model's traces)."""
@@ -138,7 +150,7 @@ def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bo
         if think:
             raise BadInput(f"--think does not apply to `{data}`: the lab mix holds its own think traces.")
         if data == "lab-own":
-            return lab_own_mix(view.spec, examples, seed, view.tokenizer, threads)
+            return lab_own_mix(view.spec, examples, seed, view.tokenizer, threads, teacher)
         return lab_mix(examples, seed, view.tokenizer)
     from deliberate.tasks import load_task
 

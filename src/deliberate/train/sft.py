@@ -24,6 +24,8 @@ class SFTRunConfig(TrainConfig):
                            "`lab` (the lab training mix) or `lab-own` (the mix with the model's own right "
                            "answers in its plain and think rows; a second stage)")
     examples: int = opt(20_000, "rows drawn from `lab` or `lab-own` (ignored for a file or task)")
+    teacher: str | None = opt(None, "with `lab-own`: a thinking model (e.g. lab-r1) whose own right traces after "
+                                    "<think> open the think rows instead of the model's plain answers")
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
@@ -38,6 +40,8 @@ class SFTRunConfig(TrainConfig):
             raise BadInput(f"--max-length must be >= 8, got {self.max_length}.")
         from deliberate.lab.generator import TEST_SEED, VALID_SEED
 
+        if self.teacher is not None and self.data != "lab-own":
+            raise BadInput(f"--teacher applies to `--data lab-own` only, not to {self.data!r}.")
         if self.data in ("lab", "lab-own") and self.seed in (TEST_SEED, VALID_SEED):
             raise BadInput(f"--seed {self.seed} is a held-out split's seed; the lab mix must be drawn with another.")
 
@@ -81,7 +85,7 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     view = PromptView.load(cfg.model, model_path(cfg.model))
     resume_from = check_out(cfg)
     rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed,
-                                                     think=cfg.think, threads=cfg.threads)
+                                                     think=cfg.think, threads=cfg.threads, teacher=cfg.teacher)
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:
