@@ -134,3 +134,19 @@ def test_a_teacher_answers_the_think_rows_after_think_and_the_model_the_plain_on
         from deliberate.train.sft import SFTRunConfig
 
         SFTRunConfig(model="lab", data="lab", teacher="lab-r1", out="x").validate()
+
+
+def test_lab_own_with_a_teacher_opens_think_rows_with_its_right_traces(view):
+    from deliberate.backends import load_backend
+    from deliberate.params import SamplingParams
+
+    rows = sft_rows("lab-own", view, examples=24, seed=5, threads=1, teacher="lab-r1")
+    plan = own.plan(24, seed=5)
+    think = [i for i, (_, _, kind) in enumerate(plan) if kind == "think"]
+    gens = load_backend("lab-r1", threads=1).generate([formats.think_prompt(plan[i][0].question[plan[i][1]])
+                                                       for i in think], SamplingParams(temperature=0, max_tokens=256))
+    right = {i: lines for i, g in zip(think, gens, strict=True)
+             if (lines := own.right_thought(g.completions[0].text, plan[i][0], plan[i][1])) is not None}
+    assert right  # lab-r1 thinks some of them through right
+    for i, lines in right.items():
+        assert decode(view, rows[i], True).startswith("\n".join(lines))

@@ -56,10 +56,9 @@ def own_answers(generate: Callable[[list[str]], list[str]], rows: Plan, batch: i
     to greedy completions. `think` asks after `<think>` and keeps right traces (`right_thought`)."""
     idx = [i for i, (_, _, kind) in enumerate(rows) if kind in kinds]
     own: dict[int, list[str]] = {}
-    keep = right_thought if think else right_lines
+    keep, ask = (right_thought, formats.think_prompt) if think else (right_lines, lab_question)
     for s in range(0, len(idx), batch):
         chunk = idx[s:s + batch]
-        ask = formats.think_prompt if think else lab_question
         texts = generate([ask(rows[i][0].question[rows[i][1]]) for i in chunk])
         for i, text in zip(chunk, texts, strict=True):
             if (lines := keep(text, rows[i][0], rows[i][1])) is not None:

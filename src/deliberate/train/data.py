@@ -109,28 +109,29 @@ def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = N
     """`n` rows of the lab mix whose plain and think rows hold the model's own right answers
     (`deliberate.lab.own`): the model at `spec` answers them greedily first. With `teacher`, that
     model answers the think rows after `<think>` instead (its right traces open them)."""
+    from deliberate.backends import load_backend
     from deliberate.lab import own
 
+    model = load_backend(spec, threads=threads)
+    thinker = load_backend(teacher, threads=threads) if teacher else None  # a bad spec fails before any answering
     plan = own.plan(n, seed)
-    if teacher is None:
-        return own.own_mix_rows(plan, _answers(spec, plan, own.OWN_KINDS, False, threads), tokenizer, seed)
-    answers = _answers(spec, plan, ("plain",), False, threads) | _answers(teacher, plan, ("think",), True, threads)
+    if thinker is None:
+        return own.own_mix_rows(plan, _answers(model, spec, plan, own.OWN_KINDS, False), tokenizer, seed)
+    answers = _answers(model, spec, plan, ("plain",), False) | _answers(thinker, str(teacher), plan, ("think",), True)
     return own.own_mix_rows(plan, answers, tokenizer, seed)
 
 
-def _answers(spec: str, plan, kinds: tuple[str, ...], think: bool, threads: int | None) -> dict[int, list[str]]:
-    """The right greedy answers of the model at `spec` to the plan's rows of `kinds`, under a bar."""
+def _answers(backend, name: str, plan: list, kinds: tuple[str, ...], think: bool) -> dict[int, list[str]]:
+    """The right greedy answers of `backend` to the plan's rows of `kinds`, under a bar."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from deliberate.backends import load_backend
     from deliberate.lab import own
     from deliberate.params import SamplingParams
 
-    backend = load_backend(spec, threads=threads)
     greedy = SamplingParams(temperature=0, max_tokens=256)
     console = Console(stderr=True)
-    with Progress(TextColumn(f"{spec} answers {'/'.join(kinds)} rows"), BarColumn(),
+    with Progress(TextColumn(f"{name} answers {'/'.join(kinds)} rows"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[right]} right"),
                   TimeRemainingColumn(), console=console, disable=not console.is_terminal) as bar:
         task = bar.add_task("own", total=sum(kind in kinds for *_, kind in plan), right=0)
