@@ -115,9 +115,9 @@ def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = N
     model = load_backend(spec, threads=threads)
     thinker = load_backend(teacher, threads=threads) if teacher else None  # a bad spec fails before any answering
     plan = own.plan(n, seed)
-    if thinker is None:
-        return own.own_mix_rows(plan, _answers(model, spec, plan, own.OWN_KINDS, False), tokenizer, seed)
-    answers = _answers(model, spec, plan, ("plain",), False) | _answers(thinker, str(teacher), plan, ("think",), True)
+    answers = _answers(model, spec, plan, ("plain",) if thinker else own.OWN_KINDS, False)
+    if thinker:
+        answers |= _answers(thinker, str(teacher), plan, ("think",), True)
     return own.own_mix_rows(plan, answers, tokenizer, seed)
 
 
