@@ -150,3 +150,21 @@ def test_lab_own_with_a_teacher_opens_think_rows_with_its_right_traces(view):
     assert right  # lab-r1 thinks some of them through right
     for i, lines in right.items():
         assert decode(view, rows[i], True).startswith("\n".join(lines))
+
+
+def test_mix_sets_the_formats_shares_of_the_plan_and_bad_mixes_fail_in_one_line():
+    """`--mix`: a format left out gets no rows; the shares are weights; each bad part is named."""
+    from deliberate.train.sft import SFTRunConfig
+
+    plan = own.plan(400, seed=4, mix=formats.parse_mix("think=3, translation=1"))
+    kinds = [kind for *_, kind in plan]
+    assert set(kinds) == {"think", "translation"} and 0.65 < kinds.count("think") / len(kinds) < 0.85
+    assert [k for *_, k in own.plan(50, seed=4)] != [k for *_, k in own.plan(50, seed=4, mix={"plain": 1.0})]
+    for bad, why in [("plain=0.5,cot=0.5", "'cot=0.5' is not FORMAT=SHARE"), ("plain", "is not FORMAT=SHARE"),
+                     ("plain=x", "the share is not a number"), ("plain=-1", "finite number >= 0"),
+                     ("plain=nan", "finite number >= 0"), ("plain=0,think=0", "no format a share above 0")]:
+        with pytest.raises(BadInput, match=why):
+            SFTRunConfig(model="lab", data="lab", mix=bad, out="x").validate()
+    with pytest.raises(BadInput, match="--mix applies to `--data lab` or `lab-own` only"):
+        SFTRunConfig(model="lab", data="gsm8k", mix="plain=1", out="x").validate()
+    assert SFTRunConfig(model="lab", data="lab-own", mix="plain=1", out="x").mix_shares() == {"plain": 1.0}

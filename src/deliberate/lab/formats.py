@@ -207,6 +207,26 @@ MIX = {"plain": 0.4, "think": 0.38, "reflection": 0.12, "translation": 0.1}
 FORMATS = {"plain": plain, "think": think, "reflection": reflection, "translation": translation}
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """`plain=0.15,think=0.63,...` as format -> share (a format left out gets none); ValueError
+    names the bad part. Shares are weights: they need not sum to 1."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        if not eq or name.strip() not in FORMATS:
+            raise ValueError(f"mix part {part!r} is not FORMAT=SHARE with FORMAT one of {', '.join(FORMATS)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"mix part {part!r}: the share is not a number") from None
+        if not share >= 0 or share == float("inf"):
+            raise ValueError(f"mix part {part!r}: the share must be a finite number >= 0")
+        mix[name.strip()] = share
+    if not sum(mix.values()) > 0:
+        raise ValueError(f"mix {text!r} gives no format a share above 0")
+    return mix
+
+
 def encode(segs: Segments, tokenizer) -> dict[str, list[int]]:
     """Token ids and a loss mask (1 where trained), EOS last and trained: a row for `train sft`."""
     ids: list[int] = []

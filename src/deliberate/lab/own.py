@@ -25,13 +25,15 @@ Plan = list[tuple[LabProblem, str, str]]  # (problem, language, format) per row
 OWN_KINDS = ("plain", "think")
 
 
-def plan(n: int, seed: int) -> Plan:
-    """`n` rows of the mix drawn from the training stream (held-out problems excluded)."""
+def plan(n: int, seed: int, mix: dict[str, float] | None = None) -> Plan:
+    """`n` rows of the mix (`formats.MIX` unless given) drawn from the training stream (held-out
+    problems excluded)."""
     stream, rng = train_stream(seed, CURRICULUM, held_out_keys()), random.Random(seed)
+    mix = mix or formats.MIX
     rows = []
     for _ in range(n):
         p, lang = next(stream), rng.choice(("en", "zh"))
-        rows.append((p, lang, rng.choices(list(formats.MIX), weights=list(formats.MIX.values()))[0]))
+        rows.append((p, lang, rng.choices(list(mix), weights=list(mix.values()))[0]))
     return rows
 
 

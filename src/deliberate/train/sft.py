@@ -26,6 +26,9 @@ class SFTRunConfig(TrainConfig):
     examples: int = opt(20_000, "rows drawn from `lab` or `lab-own` (ignored for a file or task)")
     teacher: str | None = opt(None, "with `lab-own`: a thinking model (e.g. lab-r1) whose own right traces after "
                                     "<think> open the think rows instead of the model's plain answers")
+    mix: str | None = opt(None, "with `lab` or `lab-own`: the formats' shares, e.g. plain=0.15,think=0.63,"
+                                "reflection=0.12,translation=0.1 (a format left out gets none; default: the "
+                                "shipped model's mix)")
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
@@ -42,8 +45,21 @@ class SFTRunConfig(TrainConfig):
 
         if self.teacher is not None and self.data != "lab-own":
             raise BadInput(f"--teacher applies to `--data lab-own` only, not to {self.data!r}.")
+        if self.mix is not None:
+            if self.data not in ("lab", "lab-own"):
+                raise BadInput(f"--mix applies to `--data lab` or `lab-own` only, not to {self.data!r}.")
+            self.mix_shares()
         if self.data in ("lab", "lab-own") and self.seed in (TEST_SEED, VALID_SEED):
             raise BadInput(f"--seed {self.seed} is a held-out split's seed; the lab mix must be drawn with another.")
+
+    def mix_shares(self) -> dict[str, float] | None:
+        """`--mix` parsed (None: the default mix)."""
+        from deliberate.lab.formats import parse_mix
+
+        try:
+            return parse_mix(self.mix) if self.mix is not None else None
+        except ValueError as e:
+            raise BadInput(f"--mix: {e}.") from None
 
 
 def load_model(cfg: SFTRunConfig):
@@ -85,7 +101,8 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     view = PromptView.load(cfg.model, model_path(cfg.model))
     resume_from = check_out(cfg)
     rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed,
-                                                     think=cfg.think, threads=cfg.threads, teacher=cfg.teacher)
+                                                     think=cfg.think, threads=cfg.threads, teacher=cfg.teacher,
+                                                     mix=cfg.mix_shares())
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:
