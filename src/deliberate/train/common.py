@@ -220,6 +220,22 @@ def _records(path: Path) -> list[dict]:
     return out
 
 
+class Milestones:
+    """Plain progress lines where a rich bar would be hidden (stderr not a terminal: a log file,
+    nohup, CI): one line each time another tenth of `total` is done, so a long run says it lives."""
+
+    def __init__(self, label: str, total: int, enabled: bool) -> None:
+        self.label, self.total, self.enabled, self.shown = label, max(total, 1), enabled, 0
+
+    def update(self, done: int, info: str = "") -> None:
+        tenth = done * 10 // self.total
+        if self.enabled and tenth > self.shown:
+            import sys
+
+            self.shown = tenth
+            print(f"{self.label}: {done}/{self.total}" + (f"  {info}" if info else ""), file=sys.stderr, flush=True)
+
+
 def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None = None) -> list:
     """The metrics log, the progress bar and the time limit, as transformers callbacks (made here
     so that importing this module does not import transformers)."""
@@ -251,7 +267,7 @@ def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None
         """A rich bar with the latest loss or reward, in place of transformers' tqdm bar."""
 
         def __init__(self) -> None:
-            self.bar, self.task, self.info = None, None, ""
+            self.bar, self.task, self.info, self.lines = None, None, "", None
 
         def on_train_begin(self, args, state, control, **kwargs):
             from rich.console import Console
@@ -263,10 +279,13 @@ def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None
                                 disable=not console.is_terminal)
             self.bar.start()
             self.task = self.bar.add_task(label, total=total, completed=state.global_step, info="")
+            self.lines = Milestones(label, total, not console.is_terminal)
+            self.lines.shown = state.global_step * 10 // max(total, 1)  # a resumed run counts on
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:
                 self.bar.update(self.task, completed=state.global_step, info=self.info)
+                self.lines.update(state.global_step, self.info)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}

@@ -129,16 +129,23 @@ def _answers(backend, name: str, plan: list, kinds: tuple[str, ...], think: bool
 
     from deliberate.lab import own
     from deliberate.params import SamplingParams
+    from deliberate.train.common import Milestones
 
     greedy = SamplingParams(temperature=0, max_tokens=256)
     console = Console(stderr=True)
-    with Progress(TextColumn(f"{name} answers {'/'.join(kinds)} rows"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[right]} right"),
-                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task("own", total=sum(kind in kinds for *_, kind in plan), right=0)
+    label, total = f"{name} answers {'/'.join(kinds)} rows", sum(kind in kinds for *_, kind in plan)
+    lines = Milestones(label, total, not console.is_terminal)
+
+    def on_batch(done: int, right: int) -> None:
+        bar.update(task, completed=done, right=right)
+        lines.update(done, f"{right} right")
+
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[right]} right"), TimeRemainingColumn(), console=console,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("own", total=total, right=0)
         return own.own_answers(lambda prompts: [g.completions[0].text for g in backend.generate(prompts, greedy)],
-                               plan, on_batch=lambda done, right: bar.update(task, completed=done, right=right),
-                               kinds=kinds, think=think)
+                               plan, on_batch=on_batch, kinds=kinds, think=think)
 
 
 def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False,
