@@ -168,3 +168,26 @@ def test_mix_sets_the_formats_shares_of_the_plan_and_bad_mixes_fail_in_one_line(
     with pytest.raises(BadInput, match="--mix applies to `--data lab` or `lab-own` only"):
         SFTRunConfig(model="lab", data="gsm8k", mix="plain=1", out="x").validate()
     assert SFTRunConfig(model="lab", data="lab-own", mix="plain=1", out="x").mix_shares() == {"plain": 1.0}
+
+
+def test_generator_plain_leaves_the_plain_rows_to_the_generator(view, monkeypatch):
+    """`--generator-plain`: the model is not asked the plain rows; they hold generator solutions."""
+    import deliberate.train.data as data
+    from deliberate.train.sft import SFTRunConfig
+
+    asked: list[tuple[str, tuple[str, ...], bool]] = []
+    monkeypatch.setattr(data, "_answers",
+                        lambda backend, name, plan, kinds, think: asked.append((name, kinds, think)) or {})
+    rows = sft_rows("lab-own", view, examples=40, seed=5, threads=1, own_plain=False)
+    assert asked == [("lab", ("think",), False)]
+    sft_rows("lab-own", view, examples=40, seed=5, threads=1, teacher="lab-r1", own_plain=False)
+    assert asked[1:] == [("lab-r1", ("think",), True)]  # only the teacher answers
+    plan = own.plan(40, seed=5)
+    plain = [i for i, (_, _, kind) in enumerate(plan) if kind == "plain"]
+    assert plain
+    for i in plain:
+        p, lang, _ = plan[i]
+        trained = decode(view, rows[i], True)
+        assert formats.answer_line(lang, p.answer) in trained and "\n" in trained.strip()
+    with pytest.raises(BadInput, match="--generator-plain applies to `--data lab-own` only"):
+        SFTRunConfig(model="lab", data="lab", generator_plain=True, out="x").validate()

@@ -105,18 +105,22 @@ def lab_mix(n: int, seed: int, tokenizer, mix: dict[str, float] | None = None,
 
 
 def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = None,
-                teacher: str | None = None, mix: dict[str, float] | None = None) -> list[dict]:
+                teacher: str | None = None, mix: dict[str, float] | None = None,
+                own_plain: bool = True) -> list[dict]:
     """`n` rows of the lab mix whose plain and think rows hold the model's own right answers
     (`deliberate.lab.own`): the model at `spec` answers them greedily first. With `teacher`, that
     model answers the think rows after `<think>` instead (its right traces open them). `mix`: the
-    formats' shares (`formats.MIX` unless given)."""
+    formats' shares (`formats.MIX` unless given). Without `own_plain` the plain rows keep the
+    generator's solutions in random equivalent forms: the model's own greedy answer is one form
+    per problem, and 15% such rows left its samples at T=1 poor (docs/training.md)."""
     from deliberate.backends import load_backend
     from deliberate.lab import own
 
     model = load_backend(spec, threads=threads)
     thinker = load_backend(teacher, threads=threads) if teacher else None  # a bad spec fails before any answering
     plan = own.plan(n, seed, mix)
-    answers = _answers(model, spec, plan, ("plain",) if thinker else own.OWN_KINDS, False)
+    kinds = tuple(k for k in (("plain",) if thinker else own.OWN_KINDS) if own_plain or k != "plain")
+    answers = _answers(model, spec, plan, kinds, False) if kinds else {}
     if thinker:
         answers |= _answers(thinker, str(teacher), plan, ("think",), True)
     return own.own_mix_rows(plan, answers, tokenizer, seed)
@@ -150,7 +154,7 @@ def _answers(backend, name: str, plan: list, kinds: tuple[str, ...], think: bool
 
 def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bool = False,
              threads: int | None = None, teacher: str | None = None,
-             mix: dict[str, float] | None = None) -> list[dict]:
+             mix: dict[str, float] | None = None, own_plain: bool = True) -> list[dict]:
     """Rows from a file, `lab` (`examples` rows of the lab mix), `lab-own` (the same with the
     model's own right answers) or every reference solution of a task; `think` opens `<think>`
     after each question (distilling a thinking model's traces)."""
@@ -160,7 +164,7 @@ def sft_rows(data: str, view: PromptView, *, examples: int, seed: int, think: bo
         if think:
             raise BadInput(f"--think does not apply to `{data}`: the lab mix holds its own think traces.")
         if data == "lab-own":
-            return lab_own_mix(view.spec, examples, seed, view.tokenizer, threads, teacher, mix)
+            return lab_own_mix(view.spec, examples, seed, view.tokenizer, threads, teacher, mix, own_plain)
         return lab_mix(examples, seed, view.tokenizer, mix)
     from deliberate.tasks import load_task
 

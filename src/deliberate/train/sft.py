@@ -26,9 +26,11 @@ class SFTRunConfig(TrainConfig):
     examples: int = opt(20_000, "rows drawn from `lab` or `lab-own` (ignored for a file or task)")
     teacher: str | None = opt(None, "with `lab-own`: a thinking model (e.g. lab-r1) whose own right traces after "
                                     "<think> open the think rows instead of the model's plain answers")
-    mix: str | None = opt(None, "with `lab` or `lab-own`: the formats' shares, e.g. plain=0.15,think=0.63,"
-                                "reflection=0.12,translation=0.1 (a format left out gets none; default: the "
-                                "shipped model's mix)")
+    mix: str | None = opt(None, "with `lab` or `lab-own`: the formats' shares as FORMAT=SHARE, comma-separated, "
+                                "e.g. plain=0.15,think=0.63 (formats: plain, think, reflection, translation; "
+                                "one left out gets none; default: the shipped model's mix)")
+    generator_plain: bool = opt(False, "with `lab-own`: the plain rows keep the generator's solutions (random "
+                                       "equivalent forms) instead of the model's own answers")
     max_length: int | None = opt(None, "tokens per sequence or packed window (default: the model's context)")
     packing: bool = opt(False, "pack rows into full windows of max-length tokens")
     init_from_config: bool = opt(False, "train from random weights of the model's architecture (pretraining)")
@@ -45,6 +47,8 @@ class SFTRunConfig(TrainConfig):
 
         if self.teacher is not None and self.data != "lab-own":
             raise BadInput(f"--teacher applies to `--data lab-own` only, not to {self.data!r}.")
+        if self.generator_plain and self.data != "lab-own":
+            raise BadInput(f"--generator-plain applies to `--data lab-own` only, not to {self.data!r}.")
         if self.mix is not None:
             if self.data not in ("lab", "lab-own"):
                 raise BadInput(f"--mix applies to `--data lab` or `lab-own` only, not to {self.data!r}.")
@@ -102,7 +106,7 @@ def train_sft(cfg: SFTRunConfig, rows: list[dict] | None = None) -> Path:
     resume_from = check_out(cfg)
     rows = rows if rows is not None else sft_rows(cfg.data, view, examples=cfg.examples, seed=cfg.seed,
                                                      think=cfg.think, threads=cfg.threads, teacher=cfg.teacher,
-                                                     mix=cfg.mix_shares())
+                                                     mix=cfg.mix_shares(), own_plain=not cfg.generator_plain)
     model = load_model(cfg)
     context = getattr(model.config, "max_position_embeddings", None) or 2048
     if cfg.max_length and cfg.max_length > context:
