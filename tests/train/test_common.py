@@ -14,8 +14,7 @@ def test_milestones_print_one_line_per_tenth_and_nothing_when_a_bar_shows(capsys
     assert err[-1] == "lab answers plain rows: 250/250  125 right"
     quiet = Milestones("x", 5, enabled=False)
     quiet.update(5)
-    resumed = Milestones("y", 100, enabled=True)
-    resumed.shown = 5  # a run resumed at step 50 counts on from there
+    resumed = Milestones("y", 100, enabled=True, done=50)  # a run resumed at step 50 counts on from there
     resumed.update(55)
     resumed.update(60)
     assert capsys.readouterr().err.splitlines() == ["y: 60/100"]

@@ -30,6 +30,7 @@ through the later steps, or a skipped operation.
 
 from __future__ import annotations
 
+import math
 import random
 
 from deliberate.lab.generator import ANSWER_PHRASE, N_FORMS, LabProblem, apply_op, op_lines
@@ -219,7 +220,7 @@ def parse_mix(text: str) -> dict[str, float]:
             share = float(value)
         except ValueError:
             raise ValueError(f"mix part {part!r}: the share is not a number") from None
-        if not share >= 0 or share == float("inf"):
+        if not (math.isfinite(share) and share >= 0):
             raise ValueError(f"mix part {part!r}: the share must be a finite number >= 0")
         mix[name.strip()] = share
     if not sum(mix.values()) > 0:

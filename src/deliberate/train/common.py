@@ -224,8 +224,10 @@ class Milestones:
     """Plain progress lines where a rich bar would be hidden (stderr not a terminal: a log file,
     nohup, CI): one line each time another tenth of `total` is done, so a long run says it lives."""
 
-    def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled, self.shown = label, max(total, 1), enabled, 0
+    def __init__(self, label: str, total: int, enabled: bool, done: int = 0) -> None:
+        """`done`: where a resumed run starts counting."""
+        self.label, self.total, self.enabled = label, max(total, 1), enabled
+        self.shown = done * 10 // self.total
 
     def update(self, done: int, info: str = "") -> None:
         tenth = done * 10 // self.total
@@ -279,8 +281,7 @@ def callbacks(out: str, total: int, label: str, time_limit_minutes: float | None
                                 disable=not console.is_terminal)
             self.bar.start()
             self.task = self.bar.add_task(label, total=total, completed=state.global_step, info="")
-            self.lines = Milestones(label, total, not console.is_terminal)
-            self.lines.shown = state.global_step * 10 // max(total, 1)  # a resumed run counts on
+            self.lines = Milestones(label, total, not console.is_terminal, state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:

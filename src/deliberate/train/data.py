@@ -116,11 +116,11 @@ def lab_own_mix(spec: str, n: int, seed: int, tokenizer, threads: int | None = N
     from deliberate.backends import load_backend
     from deliberate.lab import own
 
-    model = load_backend(spec, threads=threads)
+    kinds = tuple(k for k in (("plain",) if teacher else own.OWN_KINDS) if own_plain or k != "plain")
+    model = load_backend(spec, threads=threads) if kinds else None  # not loaded when it answers nothing
     thinker = load_backend(teacher, threads=threads) if teacher else None  # a bad spec fails before any answering
     plan = own.plan(n, seed, mix)
-    kinds = tuple(k for k in (("plain",) if thinker else own.OWN_KINDS) if own_plain or k != "plain")
-    answers = _answers(model, spec, plan, kinds, False) if kinds else {}
+    answers = _answers(model, spec, plan, kinds, False) if model else {}
     if thinker:
         answers |= _answers(thinker, str(teacher), plan, ("think",), True)
     return own.own_mix_rows(plan, answers, tokenizer, seed)
