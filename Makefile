@@ -74,7 +74,7 @@ lab-model: lab-r1
 # lab-r1 (docs/training.md): DeepSeek-R1's recipe on v10, GRPO in the think format with
 # accuracy and format rewards for 15 minutes (186 of the schedule's 1,000 steps on 2 cores; a faster
 # machine gets further), exported as a model that thinks.
-lab-r1: $(LAB_BASE)/model.safetensors
+lab-r1: setup $(LAB_BASE)/model.safetensors
 	$(BIN)/deliberate train grpo --model $(LAB_BASE) --task lab-en-train --think --rewards accuracy,format \
 	    --num-generations 8 --batch-size 64 --max-completion-length 192 --learning-rate 1e-4 \
 	    --max-steps 1000 --time-limit-minutes 15 --save-steps 50 --threads 2 --seed 0 --out runs/lab-r1 --overwrite
