@@ -139,6 +139,7 @@ def test_the_label_command_on_the_lab_model(tmp_path):
         assert len(r["labels"]) == len(r["completions"]) == len(r["soft_labels"]) >= 1
         assert r["labels"][-1] == r["correct"] and r["rollouts"] == 2 * (len(r["completions"]) - 1)
         assert all(0 <= v <= 1 for v in r["soft_labels"])
+    assert any(r["rollouts"] > 0 for r in rows)  # some solution has steps before its last, so rollouts ran
     again = CliRunner().invoke(app, args)  # all done: nothing relabelled
     assert again.exit_code == 0 and len(out.read_text().splitlines()) == 4
     bad = CliRunner().invoke(app, ["label", "--task", "lab-en", "--out", str(tmp_path / "x.jsonl")])
