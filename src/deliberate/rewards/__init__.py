@@ -21,6 +21,7 @@ REWARDS = {
     "oracle": "the answer key; for analysis and labelling only, never a method's accuracy",
     "prm:PATH": "a trained process reward model scoring each step (?format=token|shepherd|qwen); prm:lab ships",
     "orm:PATH": "a trained outcome reward model scoring the whole solution",
+    "lm:SPEC": "another model's likelihood of each path, exp(mean log p): a judge stronger than the generator",
 }
 
 
@@ -45,6 +46,10 @@ def _make(name: str, task: Task | None, backend) -> Reward:
         from deliberate.rewards.model import ModelReward
 
         return ModelReward(name, task=task, backend=backend)
+    if name.startswith("lm:"):
+        from deliberate.rewards.likelihood import Likelihood
+
+        return Likelihood(name, task=task, backend=backend)
     if name == "tool":
         return ToolChecked(task)
     if name == "oracle":
