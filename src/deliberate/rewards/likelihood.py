@@ -7,8 +7,8 @@ per-token likelihood, and partial paths (a beam's, mcts's) are scored by the sam
 `confidence` reward scores them under the generator itself. Issue 13 lists "a verifier larger
 (stronger) than the generator" among the ways to beat confidence; this reward needs no training
 and no answer key. Deviation: Marco-o1 normalizes each token over the top 5; a scoring pass
-returns only the chosen token's logprob, and offline the plain mean logprob ranked samples at
-least as well (docs/verifiers.md).
+returns only the chosen token's logprob, and offline the judge's plain mean logprob ranked
+samples about as well as its top-5 confidence (docs/verifiers.md).
 
 The judge's forward passes are billed to the problem as verifier tokens and calls, as a PRM's are.
 """
