@@ -86,6 +86,12 @@ def split_steps(text: str, delimiter: str = "\n") -> list[str]:
     return steps or [text]
 
 
+def steps_of(paths: Sequence[Path], delimiter: str = "\n") -> list[list[str]]:
+    """Each path's steps; a path given as one piece (best-of-n's whole samples) is cut at the
+    task's step delimiter, so a verifier scores the steps a tree search would have made."""
+    return [p.steps if len(p.steps) > 1 else split_steps(p.text, delimiter) for p in paths]
+
+
 AGGREGATES = ("last", "min", "mean", "prod")
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 
 from deliberate.errors import BadInput
-from deliberate.rewards.base import Path, Reward, split_steps
+from deliberate.rewards.base import Path, Reward, steps_of
 from deliberate.tasks.base import Problem, Task
 
 
@@ -50,17 +50,17 @@ class Likelihood(Reward):
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:
         if not paths:
             return []
-        delim = self.task.step_delimiter if self.task is not None else "\n"
-        stepss = [p.steps if len(p.steps) > 1 else split_steps(p.text, delim) for p in paths]
+        stepss = steps_of(paths, self.task.step_delimiter if self.task is not None else "\n")
         head = self._head(problem)
         t0 = time.perf_counter()
         scored = self.judge.score([head] * len(paths), ["".join(steps) for steps in stepss])
-        out, read = [], sum(s.prompt_tokens + len(s.logprobs) for s in scored)
+        out, read, calls = [], sum(s.prompt_tokens + len(s.logprobs) for s in scored), 1
         for steps, s in zip(stepss, scored, strict=True):
             step_lps = _by_step(s.tokens, s.logprobs, steps)
             if step_lps is None:  # the judge's pieces do not spell the text: score step by step
                 again = self.judge.score([head + "".join(steps[:i]) for i in range(len(steps))], steps)
                 read += sum(x.prompt_tokens + len(x.logprobs) for x in again)
+                calls += 1
                 step_lps = [x.logprobs for x in again]
             total, count, scores = 0.0, 0, []
             for lps in step_lps:
@@ -69,7 +69,7 @@ class Likelihood(Reward):
                 scores.append(math.exp(total / count) if count else 0.0)
             out.append(scores)
         if self.meter is not None and hasattr(self.meter, "bill_verifier"):
-            self.meter.bill_verifier(problem.id, read, time.perf_counter() - t0, calls=1)
+            self.meter.bill_verifier(problem.id, read, time.perf_counter() - t0, calls=calls)
         return out
 
 

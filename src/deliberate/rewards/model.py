@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 from deliberate.errors import BadInput
-from deliberate.rewards.base import Path, Reward, split_steps
+from deliberate.rewards.base import Path, Reward, steps_of
 from deliberate.tasks.base import Problem, Task
 
 __all__ = ["FORMATS", "ModelReward", "parse_spec", "step_text", "token_positions"]
@@ -202,8 +202,7 @@ class ModelReward(Reward):
     def __call__(self, problem: Problem, paths: Sequence[Path]) -> list[list[float]]:
         if not paths:
             return []
-        delim = self.task.step_delimiter if self.task is not None else "\n"
-        stepss = [p.steps if len(p.steps) > 1 else split_steps(p.text, delim) for p in paths]
+        stepss = steps_of(paths, self.task.step_delimiter if self.task is not None else "\n")
         built = [self._text(problem, steps or [""]) for steps in stepss]
         t0 = time.perf_counter()
         scores, tokens = self.score_texts([t for t, _ in built], [e for _, e in built])
