@@ -41,6 +41,16 @@ def test_beam_keeps_the_best_and_never_mixes_problems():
     assert b.calls == 2  # each round is one call for every beam of both problems
 
 
+def test_beam_keeps_searching_after_width_paths_finish_early():
+    # two root children end at once with low scores; the search must not stop there (it once did,
+    # which cut the longer chains and cost 19 points on lab-en), but finish the live beams too
+    table = {"Q\n": [("The answer is 7.", 0.6), ("The answer is 8.", 0.5), ("a\n", 0.9), ("b\n", 0.8)],
+             "Q\na\n": [("The answer is 1.", 0.9)], "Q\nb\n": [("The answer is 2.", 0.8)]}
+    res = get_strategy("beam", width=2, expand=2)(Q, ScriptedBackend(from_table(table)), TASK)
+    assert res.answer == "1"
+    assert sorted(t.answer for t in res.traces) == ["1", "2", "7", "8"]  # every finished path is kept
+
+
 def test_dvts_subtrees_stay_independent():
     res = get_strategy("beam", width=2, expand=2, subtrees=2)(Q, ScriptedBackend(from_table(BEAM_TABLE)), TASK)
     # the root's children are dealt out a, c -> group 0 and b, d -> group 1; each group keeps its own best

@@ -4,9 +4,13 @@ Every round, each live beam is expanded into `expand` children (one batched call
 beams of all the problems), each child's partial path is scored by the reward (the confidence
 reward scores a partial path by the mean confidence of its tokens so far), and the best
 `width` children are kept. A child that finishes its answer leaves the beam and joins the
-finished paths; the search stops when `width` paths have finished, no beam is live, or the
-token budget is spent. The answer is the best-scored finished path (or, with
-`vote="weighted"`, the answer with the largest summed score).
+finished paths; the search stops when no beam is live or the token budget is spent (as in
+search-and-learn). The answer is the best-scored finished path (or, with `vote="weighted"`, the
+answer with the largest summed score).
+
+Why not stop once `width` paths have finished: it did, and on the lab model the first paths
+to finish are the ones that skipped a step, so the longer right chains were cut before their
+end (beam 2x2 at T=0.5 on 300 lab-en problems: 49.3% stopping early, 67.7% running on).
 
 With `subtrees=S > 1` it is diverse verifier tree search (DVTS, Beeching et al. 2024): the
 first round's children are split into S groups, each group is its own beam search with width
@@ -110,8 +114,6 @@ class Beam(Strategy):
                 self._score(reward, problems[i], trees[i], cs, c.aggregate)
                 done[i] += [b for b in cs if b.node.terminal]
                 live[i] = []
-                if len(done[i]) >= c.width:
-                    continue
                 for g in range(c.subtrees):
                     mine = sorted((b for b in cs if b.group == g and not b.node.terminal), key=lambda b: -b.score)
                     live[i] += mine[:per_group]
