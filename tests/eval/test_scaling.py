@@ -142,3 +142,23 @@ def test_against_greedy_flags_a_pick_worse_than_a_random_sample(tmp_path):
     assert got["vs_greedy"] == -0.25 and got["reward_hacked"] is True
     assert got["oracle_gap_share"] == pytest.approx(-0.25 / 0.25)
     assert "reward_hacked" not in against_greedy({**cell, "reward": None}, greedy)  # no reward, no pick to judge
+
+
+def test_one_temperature_reaches_every_variant_that_samples_and_only_those(tmp_path):
+    from deliberate.eval.scaling import sampling_options
+
+    assert sampling_options("mcts-step", 0.5) == {"temperature": 0.5, "rollout_temperature": 0.5}
+    assert sampling_options("best-of-n", 0.5) == {"temperature": 0.5}
+    assert sampling_options("reflection", 0.5) == {}  # greedy by default: stays greedy
+    assert sampling_options("beam", None) == {}
+    b = ScriptedBackend(from_table(TABLE))
+    res = run_scaling(TASK, b, budgets=[2], strategies=["self-consistency", "reflection"], limit=None,
+                      out_dir=tmp_path, temperature=0.3)
+    sc, refl = res["cells"]
+    assert sc["options"]["temperature"] == 0.3 and sc["setting"]["temperature"] == 0.3
+    assert sc["out"].endswith("self-consistency__b2__t0.3")
+    assert refl["options"]["temperature"] == 0.0 and refl["out"].endswith("reflection__b2")
+    default = run_scaling(TASK, b, budgets=[2], strategies=["self-consistency"], limit=None, out_dir=tmp_path)
+    assert default["cells"][0]["options"]["temperature"] == 0.7  # its own default, in its own folder
+    with pytest.raises(BadInput, match="temperature must be > 0"):
+        run_scaling(TASK, b, budgets=[2], strategies=["beam"], limit=None, out_dir=tmp_path, temperature=0)

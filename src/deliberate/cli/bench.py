@@ -41,6 +41,9 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
                   rewards: Annotated[str | None, typer.Option(
                       help="Comma-separated rewards (confidence, prm:PATH, orm:PATH...): every strategy that "
                       "takes a reward runs once with each (default: each strategy's own).")] = None,
+                  temperature: Annotated[float | None, typer.Option(
+                      help="Sampling temperature of every strategy that samples (and of mcts's rollouts); "
+                      "default: each strategy's own.")] = None,
                   ) -> None:
     """Every strategy at every budget on the same problems: one table (and a plot)."""
     from deliberate.backends import load_backend
@@ -69,7 +72,7 @@ def bench_scaling(task: Annotated[str, typer.Option("--task", "-t", help="Task n
 
         result = run_scaling(t, backend, budgets=budget_list, strategies=names, limit=limit, seed=seed,
                              out_dir=out_dir, batch_problems=batch, on_cell=on_cell, cap=cap,
-                             rewards=reward_list)
+                             rewards=reward_list, temperature=temperature)
     out.print(scaling_table(result))
     for label, why in result.get("skipped", {}).items():
         out.print(f"[dim]skipped {label}: {why}[/dim]")

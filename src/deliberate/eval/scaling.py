@@ -142,6 +142,23 @@ def takes_reward(label: str) -> bool:
     return "reward" in STRATEGIES[VARIANTS[label][0]].Config.__dataclass_fields__
 
 
+def sampling_options(label: str, temperature: float | None) -> dict:
+    """`temperature` for a variant that samples: its config's `temperature` where that defaults
+    above 0 (greedy-by-default strategies such as reflection stay greedy) and mcts's rollouts.
+    Read off the config dataclass, so a new sampling strategy needs no entry here."""
+    if temperature is None:
+        return {}
+    from deliberate.search import STRATEGIES
+
+    fields = STRATEGIES[VARIANTS[label][0]].Config.__dataclass_fields__
+    out = {}
+    if "temperature" in fields and (fields["temperature"].default or 0) > 0:
+        out["temperature"] = temperature
+    if "rollout_temperature" in fields:
+        out["rollout_temperature"] = temperature
+    return out
+
+
 def against_greedy(cell: dict, greedy: dict, seed: int = 0) -> dict:
     """What a cell bought over greedy on the same problems: the paired gap and its 95% interval,
     the share of the oracle gap it closed, and whether its pick lost to a random sample."""
@@ -169,14 +186,17 @@ def against_greedy(cell: dict, greedy: dict, seed: int = 0) -> dict:
 def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies: list[str], limit: int | None,
                 seed: int = 0, out_dir: str | Path = "runs/bench", batch_problems: int = 32,
                 on_cell: Callable[[dict], None] | None = None, on_progress=None, cap: bool = False,
-                rewards: list[str] | None = None) -> dict:
+                rewards: list[str] | None = None, temperature: float | None = None) -> dict:
     """Greedy once, then every (strategy, budget) cell; returns {"greedy": ..., "cells": [...]}.
 
     With `cap`, every problem of a budget-B cell is also held to B x greedy's mean tokens per
     problem by the runner's hard cap, so no strategy can overspend on a hard problem. With
-    `rewards`, each strategy that takes a reward runs once with each (named `strategy+reward`)."""
+    `rewards`, each strategy that takes a reward runs once with each (named `strategy+reward`).
+    With `temperature`, every variant that samples samples at it (`sampling_options`)."""
     if any(b < 1 for b in budgets):
         raise BadInput(f"budgets must be >= 1, got {budgets}.")
+    if temperature is not None and temperature <= 0:
+        raise BadInput(f"--temperature must be > 0 (greedy is the table's first row), got {temperature}.")
     check_variants(strategies)
     root = Path(out_dir) / f"scaling__{task.name}__{backend.spec}".replace("/", "_").replace(":", "_")
     greedy = evaluate(task, backend, get_strategy("greedy"), limit=limit, seed=seed, out_dir=root / "greedy",
@@ -189,6 +209,8 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
         on_cell(result["greedy"])
     if rewards:
         result["rewards"] = rewards
+    if temperature is not None:
+        result["temperature"] = temperature
     for label in strategies:
         name, knob = VARIANTS[label]
         if reason := skip_reason(label, task, backend):
@@ -200,8 +222,9 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
                 options = knob(b, g)
                 if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
                     continue
-                options = {**options, **({"reward": reward} if reward else {})}
-                folder = f"{label}{tag}__b{b}{'__cap' if cap else ''}".replace(":", "_").replace("/", "_")
+                options = {**options, **sampling_options(label, temperature), **({"reward": reward} if reward else {})}
+                hot = f"__t{temperature:g}" if sampling_options(label, temperature) else ""
+                folder = f"{label}{tag}__b{b}{hot}{'__cap' if cap else ''}".replace(":", "_").replace("/", "_")
                 s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
                              out_dir=root / folder, batch_problems=batch_problems,
                              max_tokens_per_problem=math.ceil(b * g) if cap else None, on_progress=on_progress)
