@@ -37,16 +37,45 @@ def test_the_cap_holds_for_every_strategy(lab, tmp_path, name):
         assert s["capped"] >= 1  # each wanted more than the cap, so the cap must have cut something
 
 
-def test_the_meter_shares_what_is_left_among_the_samples(lab):
+def _in_order(completions, budget):
+    """Samples drawn in order under a budget: each whole, or cut at exactly what was left, and
+    nothing after a cut one."""
+    left, cut = budget, False
+    for c in completions:
+        if cut:
+            assert c.n_tokens == 0 and c.finish_reason == "length"
+            continue
+        assert c.n_tokens <= left
+        if c.finish_reason == "length":
+            assert c.n_tokens == left
+            cut = True
+        left -= c.n_tokens
+    return budget - left
+
+
+def test_the_meter_draws_samples_in_order_each_allowed_what_is_left(lab):
     meter = Meter(lab, cap=30)
     gens = meter.generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
                           SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100), owners=["a", "a"])
-    assert all(c.n_tokens <= 5 for g in gens for c in g.completions)  # 30 tokens over 6 samples
-    assert meter.usage_of("a").tokens_generated <= 30
-    meter.usage_of("a").tokens_generated = 30
+    spent = _in_order([c for g in gens for c in g.completions], 30)
+    assert spent == meter.usage_of("a").tokens_generated == 30  # a lab solution is longer than 10 tokens
+    assert gens[0].completions[0].n_tokens > 5  # the first sample is not starved to share with the rest
+    again = Meter(lab, cap=30).generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
+                                        SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100),
+                                        owners=["a", "a"])
+    assert [c.text for g in again for c in g.completions] == [c.text for g in gens for c in g.completions]
+    assert "a" in meter.capped
     empty = meter.generate(["x\n"], SamplingParams(n=2, max_tokens=10, logprobs=5), owners=["a"])[0].completions
     assert [(c.text, c.n_tokens, c.finish_reason) for c in empty] == [("", 0, "length")] * 2
-    assert "a" in meter.capped
+
+
+def test_a_cap_that_cannot_bind_changes_nothing(lab):
+    prompt = ["Mia has 3 apples. How many apples does Mia have now?\n"]
+    params = SamplingParams(n=3, temperature=1.0, seed=0, max_tokens=100)
+    meter = Meter(lab, cap=300)  # 3 x 100 tokens fit: one call, the backend's own samples
+    gens = meter.generate(prompt, params, owners=["a"])
+    assert [c.text for c in gens[0].completions] == [c.text for c in lab.generate(prompt, params)[0].completions]
+    assert meter.usage_of("a").calls == 1 and not meter.capped
 
 
 def test_the_cap_is_per_problem_inside_a_batch(lab):
@@ -56,6 +85,6 @@ def test_the_cap_is_per_problem_inside_a_batch(lab):
     gens = meter.generate(["Mia has 3 apples. How many apples does Mia have now?\n"] * 2,
                           SamplingParams(n=2, temperature=1.0, seed=0, max_tokens=100), owners=["spent", "fresh"])
     assert [c.n_tokens for c in gens[0].completions] == [0, 0]
-    assert all(0 < c.n_tokens <= 15 for c in gens[1].completions)
-    assert meter.capped == {"spent", "fresh"} or meter.capped == {"spent"}
+    assert gens[1].completions[0].n_tokens > 0 and _in_order(gens[1].completions, 30) <= 30
+    assert "spent" in meter.capped
     assert meter.usage_of("fresh").tokens_generated == sum(c.n_tokens for c in gens[1].completions)
