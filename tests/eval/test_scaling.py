@@ -162,3 +162,12 @@ def test_one_temperature_reaches_every_variant_that_samples_and_only_those(tmp_p
     assert default["cells"][0]["options"]["temperature"] == 0.7  # its own default, in its own folder
     with pytest.raises(BadInput, match="temperature must be > 0"):
         run_scaling(TASK, b, budgets=[2], strategies=["beam"], limit=None, out_dir=tmp_path, temperature=0)
+
+
+def test_each_kind_of_reward_draws_its_own_line_style():
+    from deliberate.eval.scaling import reward_dash
+
+    styles = [reward_dash(x) for x in ("beam", "beam+confidence", "beam+prm:lab", "beam+orm:x", "beam+tool",
+                                       "beam+lm:runs/judge")]
+    assert styles[0] == styles[1] == "-"
+    assert len({str(s) for s in styles[1:]}) == 5  # confidence, prm, orm, tool and a judge all differ

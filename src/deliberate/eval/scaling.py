@@ -255,6 +255,17 @@ def strategy_style(label: str) -> tuple[tuple[float, float, float], str]:
     return palette[i % len(palette)], MARKERS[i % len(MARKERS)]
 
 
+DASHES = {"prm": "--", "orm": ":", "tool": "-.", "lm": (0, (6, 1.5, 1, 1.5, 1, 1.5))}
+
+
+def reward_dash(label: str) -> str | tuple:
+    """A line's style by the kind of reward in its label: a trained verifier's dashed (PRM) or
+    dotted (ORM), an external tool's dash-dotted, a judge model's (`lm:`) dash-dot-dotted, the
+    model's own confidence (or no reward) solid; so one strategy's lines stay apart by reward."""
+    kind = label.partition("+")[2].partition(":")[0]
+    return DASHES.get(kind, "-")
+
+
 def plot_scaling(result: dict, path: str | Path) -> Path:
     """Accuracy (with 95% interval bars) or chrF against tokens generated per problem, one line
     per strategy; the legend sits outside the axes, so it covers no point."""
@@ -271,8 +282,7 @@ def plot_scaling(result: dict, path: str | Path) -> Path:
     ax.scatter([g["tokens_per_problem"]], [g[metric] * scale], color="black", zorder=3)
     for label in dict.fromkeys(c["strategy"] for c in result["cells"]):
         color, marker = strategy_style(label.split("+")[0])
-        # a trained verifier's line dashed (PRM) or dotted (ORM); an external tool's dash-dotted
-        dash = "--" if "+prm" in label else ":" if "+orm" in label else "-." if "+tool" in label else "-"
+        dash = reward_dash(label)
         cells = sorted((c for c in result["cells"] if c["strategy"] == label), key=lambda c: c["tokens_per_problem"])
         xs, ys = [c["tokens_per_problem"] for c in cells], [c[metric] * scale for c in cells]
         ax.plot(xs, ys, marker=marker, label=label, color=color, ls=dash)
