@@ -184,9 +184,9 @@ class Meter:
         once nothing is left, its remaining samples are refused."""
         out = []
         for o, queue in units.items():
-            left = self.cap - self.usage_of(o).tokens_generated
             if not queue:
                 continue
+            left = self.cap - self.usage_of(o).tokens_generated
             if left <= 0:
                 queue.clear()
                 self.capped.add(o)

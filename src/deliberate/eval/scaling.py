@@ -222,8 +222,9 @@ def run_scaling(task: Task, backend: Backend, *, budgets: list[int], strategies:
                 options = knob(b, g)
                 if options is None:  # this strategy has no setting at this budget (e.g. reflection at 1x)
                     continue
-                options = {**options, **sampling_options(label, temperature), **({"reward": reward} if reward else {})}
-                hot = f"__t{temperature:g}" if sampling_options(label, temperature) else ""
+                sampled = sampling_options(label, temperature)
+                options = {**options, **sampled, **({"reward": reward} if reward else {})}
+                hot = f"__t{temperature:g}" if sampled else ""
                 folder = f"{label}{tag}__b{b}{hot}{'__cap' if cap else ''}".replace(":", "_").replace("/", "_")
                 s = evaluate(task, backend, get_strategy(name, **options), limit=limit, seed=seed,
                              out_dir=root / folder, batch_problems=batch_problems,
